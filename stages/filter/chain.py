@@ -1,0 +1,153 @@
+"""The filter stage: every enabled filter in FineWeb's order, each seeing only the rows earlier ones kept.
+
+Order (spec filter.md, `examples/fineweb.py` in huggingface/datatrove): length -> lid -> gopher_rep ->
+gopher_qual -> c4 -> fineweb_qual -> quality. A row keeps the first reason in that order; C4 edits `text` of
+the rows it keeps, and later filters see the edited text (as in datatrove).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stages.filter.c4 import C4Config
+from stages.filter.fineweb import FineWebConfig
+from stages.filter.gopher_quality import GopherQualityConfig
+from stages.filter.gopher_repetition import GopherRepetitionConfig
+from stages.filter.language import LanguageConfig, LanguageFilter
+from stages.filter.length import LengthConfig, LengthFilter
+from stages.filter.quality import QualityConfig, QualityFilter
+from stages.filter.result import FilterResult
+from stages.reasons import add_reasons, reasons_of
+from stages.schema import REASON
+
+SCORE_COLUMNS: dict[str, pa.DataType] = {
+    "language": pa.string(),
+    "language_score": pa.float64(),
+    "quality_score": pa.float64(),
+}
+"""Columns the stage always adds (null where a filter is off or never saw the row), then `rewrite_candidate`."""
+
+REWRITE_CANDIDATE = "rewrite_candidate"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FilterConfig:
+    """One sub-config per filter; `None` turns that whole filter off. Defaults: FineWeb's heuristic chain."""
+
+    length: LengthConfig | None = field(default_factory=LengthConfig)
+    """Character bounds (`length.*`); carding choice, default rejects empty texts only."""
+
+    language: LanguageConfig | None = None
+    """fastText LID (`lid.*`); off by default because it needs a local model path (datatrove `LanguageFilter`)."""
+
+    gopher_repetition: GopherRepetitionConfig | None = field(default_factory=GopherRepetitionConfig)
+    """Gopher repetition rules (`gopher_rep.*`); datatrove `GopherRepetitionFilter` defaults."""
+
+    gopher_quality: GopherQualityConfig | None = field(default_factory=GopherQualityConfig)
+    """Gopher quality rules (`gopher_qual.*`); datatrove `GopherQualityFilter` defaults."""
+
+    c4: C4Config | None = field(default_factory=lambda: C4Config(filter_no_terminal_punct=False))
+    """C4 line rules (`c4.*`); datatrove `C4QualityFilter` defaults except `filter_no_terminal_punct=False`,
+    FineWeb's setting (`examples/fineweb.py`)."""
+
+    fineweb: FineWebConfig | None = field(default_factory=FineWebConfig)
+    """FineWeb rules (`fineweb_qual.*`); datatrove `FineWebQualityFilter` defaults."""
+
+    quality: QualityConfig | None = None
+    """fastText quality classifier (`quality.*`); off by default because it needs a trained model."""
+
+
+def _build_filters(config: FilterConfig) -> list:
+    from stages.filter.c4 import C4Filter
+    from stages.filter.fineweb import FineWebFilter
+    from stages.filter.gopher_quality import GopherQualityFilter
+    from stages.filter.gopher_repetition import GopherRepetitionFilter
+
+    pairs = [
+        (config.length, LengthFilter), (config.language, LanguageFilter),
+        (config.gopher_repetition, GopherRepetitionFilter), (config.gopher_quality, GopherQualityFilter),
+        (config.c4, C4Filter), (config.fineweb, FineWebFilter), (config.quality, QualityFilter),
+    ]
+    return [cls(sub) for sub, cls in pairs if sub is not None]
+
+
+class FilterChain:
+    """The filter stage: same rows out, plus `reject_reason`, the score columns and `rewrite_candidate`.
+
+    Rows already carrying a reason are passed through untouched (not scored, not edited).
+    """
+
+    def __init__(self, config: FilterConfig) -> None:
+        self.config = config
+        self._filters = _build_filters(config)
+
+    @property
+    def filter_names(self) -> list[str]:
+        """Reason prefixes of the enabled filters, in chain order."""
+        return [f.name for f in self._filters]
+
+    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Add `reject_reason` (first failing rule), `language`, `language_score`, `quality_score`,
+        `rewrite_candidate` (bool, never null); C4 replaces `text` of the rows it keeps."""
+        n = batch.num_rows
+        text_col = batch.column("text")
+        text = text_col.cast(pa.large_string())
+        alive = pc.is_null(reasons_of(batch)).to_numpy(zero_copy_only=False).copy()
+        reasons = np.full(n, None, dtype=object)
+        scores: dict[str, np.ndarray] = {name: np.full(n, None, dtype=object) for name in SCORE_COLUMNS}
+        text_edited = False
+        for f in self._filters:
+            rows = np.flatnonzero(alive)
+            if len(rows) == 0:
+                break
+            sub = text if len(rows) == n else text.take(pa.array(rows))
+            result: FilterResult = f.evaluate(sub)
+            for name, values in result.columns.items():
+                scores[name][rows] = values.to_numpy(zero_copy_only=False)
+            if result.text is not None:
+                text = _scatter_text(text, rows, result.text)
+                text_edited = True
+            failed = pc.is_valid(result.reasons).to_numpy(zero_copy_only=False)
+            reasons[rows[failed]] = np.asarray(result.reasons.to_numpy(zero_copy_only=False), dtype=object)[failed]
+            alive[rows[failed]] = False
+
+        out = batch
+        if text_edited:
+            out = out.set_column(out.schema.get_field_index("text"), out.schema.field("text"),
+                                 text.cast(text_col.type))
+        out = add_reasons(out, pa.array(reasons, pa.string()))
+        for name, typ in SCORE_COLUMNS.items():
+            out = _set_or_append(out, name, pa.array(scores[name], typ))
+        candidate = _rewrite_candidates(self.config.quality, out)
+        return _set_or_append(out, REWRITE_CANDIDATE, candidate)
+
+
+def _rewrite_candidates(quality: QualityConfig | None, batch: pa.RecordBatch) -> pa.Array:
+    """True where the row's only (hence first) reason is the quality classifier's, score above the floor."""
+    if quality is None:
+        return pa.array(np.zeros(batch.num_rows, dtype=bool))
+    by_quality = pc.fill_null(pc.starts_with(batch.column(REASON), "quality."), False)
+    if quality.rewrite_min_score is not None:
+        floor = pc.fill_null(pc.greater_equal(batch.column("quality_score"), quality.rewrite_min_score), False)
+        by_quality = pc.and_(by_quality, floor)
+    return by_quality
+
+
+def _scatter_text(text: pa.Array, rows: np.ndarray, new: pa.Array) -> pa.Array:
+    """`text` with positions `rows` replaced by `new` (same length as rows)."""
+    if len(rows) == len(text):
+        return new.cast(pa.large_string())
+    # Build through an index map: where = position in the concatenation [text, new] of each output row.
+    where = np.arange(len(text), dtype=np.int64)
+    where[rows] = len(text) + np.arange(len(rows), dtype=np.int64)
+    both = pa.concat_arrays([text.cast(pa.large_string()), new.cast(pa.large_string())])
+    return both.take(pa.array(where))
+
+
+def _set_or_append(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
+    if name in batch.schema.names:
+        return batch.set_column(batch.schema.get_field_index(name), pa.field(name, values.type), values)
+    return batch.append_column(pa.field(name, values.type), values)
