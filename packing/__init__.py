@@ -1,0 +1,27 @@
+"""packing: tokenized documents -> training rows (spec/packing.md).
+
+In: one packing window, an Arrow table with `id: string`, `tokens: large_list<uint16|uint32>`, `n_tokens: int32`
+(the runner assigns window = stable_hash(id) mod ceil(n_docs / window_docs) and passes rows sorted by id).
+Out (`pack_window` -> `PackResult.sequences`), one row per training sequence:
+- `input_ids: list<uint16|uint32>`: at most `config.capacity` tokens (L, or L + 1 under `row_tokens: L+1`),
+  same dtype as the input tokens; no padding stored unless `padding: segment`.
+- `doc_lens: list<int32>`: segment lengths, `sum(doc_lens) == len(input_ids)`; cu_seqlens = [0, *cumsum].
+- `doc_ids: list<string>`, one per segment: `<id>` for a whole document, `<id>@<token offset>` for a piece of a
+  cut document (offset into the document's tokens, so the piece is tokens[offset : offset + doc_len]), `""` for
+  a padding segment. A knots row is one segment whose doc_ids lists every member document (see `packing.knots`).
+- `bucket: int16`: log2 of the piece length under `packer: decomposition`, -1 otherwise.
+- `loss_mask: list<bool>` only under `packer: knots` or `padding: segment`: False where no loss is taken.
+Stats (`PackResult.stats`, summed over windows by `merge_stats`): documents, tokens, sequences, padding_tokens,
+truncations, truncated_short_docs, fill, concat_sequences, extra_sequences(_pct), buckets, bucket_tokens, ...
+
+No Ray here: the runner in `pipelines/` calls `pack_window` per window. `packing.loader` is a separate package.
+"""
+from packing.config import (ChunkCut, Curriculum, DecompositionConfig, KnotsConfig, PackConfig, Packer, Padding,
+                            RowTokens, ShortRest)
+from packing.rows import PAD_DOC_ID, sequence_schema
+from packing.window import PackResult, merge_stats, pack_window
+
+__all__ = [
+    "ChunkCut", "Curriculum", "DecompositionConfig", "KnotsConfig", "PAD_DOC_ID", "PackConfig", "PackResult",
+    "Packer", "Padding", "RowTokens", "ShortRest", "merge_stats", "pack_window", "sequence_schema",
+]
