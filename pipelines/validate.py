@@ -132,22 +132,26 @@ def validate_output(out_dir: Path, verify_checksums: bool = True) -> list[str]:
         problems.append(f"{MANIFEST_NAME}: fingerprint {manifest.get('fingerprint')!r} is not the sha256 over the "
                         f"listed shard checksums")
     counts = manifest.get("counts") or {}
+    packer = manifest.get("packer") if isinstance(manifest.get("packer"), dict) else {}
+    padded_rows = packer.get("padding") == "segment"  # padding stored as a segment counts in the shard tokens
+    fixed_rows = packer.get("packer", packer.get("name")) != "decomposition"  # DD rows are 2^k long by design
+    row_tokens = manifest.get("row_tokens")
     for fmt, entries in sorted(by_format.items()):
         rows = sum(int(e.get("rows", 0)) for e in entries)
-        tokens = sum(int(e.get("tokens", 0)) for e in entries)
+        stored = sum(int(e.get("tokens", 0)) for e in entries)
         if "sequences" in counts and int(counts["sequences"]) != rows:
             problems.append(f"{MANIFEST_NAME}: counts.sequences={counts['sequences']} but the {fmt} shards hold "
                             f"{rows} rows")
-        if "tokens" in counts and int(counts["tokens"]) != tokens:
-            problems.append(f"{MANIFEST_NAME}: counts.tokens={counts['tokens']} but the {fmt} shards hold "
-                            f"{tokens} tokens")
-        row_tokens = manifest.get("row_tokens")
-        packer = manifest.get("packer") if isinstance(manifest.get("packer"), dict) else {}
-        fixed_rows = packer.get("name", packer.get("packer")) != "decompose"  # DD rows are 2^k long by design
-        if isinstance(row_tokens, int) and fixed_rows and "padding_tokens" in counts and rows:
-            padding = rows * row_tokens - tokens
-            if int(counts["padding_tokens"]) != padding:
-                problems.append(f"{MANIFEST_NAME}: counts.padding_tokens={counts['padding_tokens']} but rows x "
-                                f"row_tokens - tokens = {rows} x {row_tokens} - {tokens} = {padding} ({fmt})")
+        if "tokens" in counts:
+            expected = int(counts["tokens"]) + (int(counts.get("padding_tokens", 0)) if padded_rows else 0)
+            if expected != stored:
+                what = "counts.tokens + padding_tokens" if padded_rows else "counts.tokens"
+                problems.append(f"{MANIFEST_NAME}: {what}={expected} but the {fmt} shards hold {stored} tokens")
+    if (isinstance(row_tokens, int) and fixed_rows and "padding_tokens" in counts and "tokens" in counts
+            and "sequences" in counts):
+        full = int(counts["sequences"]) * row_tokens
+        if int(counts["tokens"]) + int(counts["padding_tokens"]) != full:
+            problems.append(f"{MANIFEST_NAME}: counts.tokens + padding_tokens = {counts['tokens']} + "
+                            f"{counts['padding_tokens']} != sequences x row_tokens = {full}")
     problems += conservation_problems(counts)
     return problems

@@ -22,7 +22,7 @@ def make_output(out: Path, n_rows: int = 120, max_tokens: int = 64, formats=None
     counts = {"documents_in": 300, "documents_kept": 250, "removed": {"gopher.too_few_words": 30},
               "quarantined": {"read.invalid_json": 20}, "sequences": n_rows, "tokens": tokens,
               "padding_tokens": n_rows * max_tokens - tokens, "truncations": 0}
-    write_manifest(out, {"config": {}, "tokenizer": {}, "packer": {"name": "best_fit"}, "row_tokens": max_tokens,
+    write_manifest(out, {"config": {}, "tokenizer": {}, "packer": {"packer": "best_fit", "padding": "none"}, "row_tokens": max_tokens,
                          "counts": counts, "shards": shards})
     return json.loads((out / MANIFEST_NAME).read_text())
 
