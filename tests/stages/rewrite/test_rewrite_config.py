@@ -1,0 +1,45 @@
+"""RewriteConfig rejects bad values before any work starts, naming the key; defaults are the paper's."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from stages.rewrite.config import Backend, RewriteConfig, Select
+
+
+def test_defaults_are_the_papers() -> None:
+    c = RewriteConfig()
+    assert not c.enabled and c.select == Select.CANDIDATES
+    assert (c.temperature, c.top_p, c.max_tokens, c.keep_top_share, c.mix_token_ratio) == (1.0, 0.9, 8192, 0.1, 1.0)
+    assert c.api_key_env == "CARDING_LLM_API_KEY" and c.max_draft_tokens == 3072
+
+
+@pytest.mark.parametrize(("changes", "key"), [
+    ({"enabled": True}, "rewrite.model"),
+    ({"max_concurrency": 0}, "max_concurrency"),
+    ({"retries": -1}, "retries"),
+    ({"timeout_s": 0}, "timeout_s"),
+    ({"top_p": 0.0}, "top_p"),
+    ({"temperature": 3.0}, "temperature"),
+    ({"keep_top_share": 0.0}, "keep_top_share"),
+    ({"mix_token_ratio": -1.0}, "mix_token_ratio"),
+    ({"max_draft_tokens": 0}, "max_draft_tokens"),
+    ({"prompt_file": "/nonexistent/prompt.txt"}, "prompt_file"),
+    ({"refilter_reference": "/nonexistent/ref.jsonl"}, "refilter_reference"),
+    ({"base_url": "127.0.0.1:8000"}, "base_url"),
+    ({"enabled": True, "model": "m"}, "refilter_reference"),
+])
+def test_bad_values_raise_naming_the_key(changes: dict, key: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        RewriteConfig(**changes)
+
+
+def test_round_trip_through_yaml() -> None:
+    c = RewriteConfig(model="m", select=Select.ALL_PASSING, backend=Backend.PASSTHROUGH, mix_token_ratio=None)
+    text = yaml.safe_dump({k: (str(v) if isinstance(v, (Select, Backend)) else v)
+                           for k, v in dataclasses.asdict(c).items()})
+    data = yaml.safe_load(text)
+    back = RewriteConfig(**{**data, "select": Select(data["select"]), "backend": Backend(data["backend"])})
+    assert back == c
