@@ -1,0 +1,59 @@
+"""64-bit mixing and the MinHash permutation family shared by the exact and near-duplicate steps.
+
+The permutations are datatrove's (`pipeline/dedup/minhash.py`): `(h * a + b) mod (2^61 - 1)` on uint64, where
+`h * a + b` wraps mod 2^64 *before* the modulo, exactly as datatrove and datasketch's `legacy` scheme do, so
+signatures are comparable bit for bit. It is not a true universal hash; that is the price of comparability.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+MERSENNE_61 = np.uint64((1 << 61) - 1)
+"""The modulus 2^61 - 1 of datatrove and datasketch legacy."""
+
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_S61 = np.uint64(61)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+"""An odd 64-bit constant (2^64 / phi) used to combine hashes in order."""
+
+
+def fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser on every element: a bijection of uint64 with full avalanche. h: uint64."""
+    h = np.asarray(h, dtype=np.uint64)
+    h = h ^ (h >> _S33)
+    h = h * _M1
+    h ^= h >> _S33
+    h *= _M2
+    h ^= h >> _S33
+    return h
+
+
+def combine(h: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """An order-sensitive combination of two uint64 arrays: fmix64(h * GOLDEN + v) (both wrap mod 2^64)."""
+    return fmix64(np.asarray(h, dtype=np.uint64) * GOLDEN + np.asarray(v, dtype=np.uint64))
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datatrove's permutation parameters (a, b): two (num_perm,) uint64 arrays drawn from RandomState(seed).
+
+    Same draw as `MinhashDedupSignature.parameters` (a in [1, p), then b in [0, p)), so datatrove's
+    `get_signature` gives our 64-bit signatures; datasketch takes them as `permutations=(a, b)`.
+    """
+    gen = np.random.RandomState(seed)
+    a = gen.randint(1, MERSENNE_61, dtype=np.uint64, size=(1, num_perm))
+    b = gen.randint(0, MERSENNE_61, dtype=np.uint64, size=(1, num_perm))
+    return a.ravel(), b.ravel()
+
+
+def mod_mersenne61(x: np.ndarray, tmp: np.ndarray) -> None:
+    """x %= 2^61 - 1 in place for uint64 arrays, without a division: 2^61 = 1 (mod p), so
+    x = hi * 2^61 + lo is congruent to lo + hi <= p + 7, and one conditional subtraction (as `min(r, r - p)`,
+    which wraps for r < p) finishes it. tmp: scratch of x's shape. ~2.5x faster than `np.remainder` here.
+    """
+    np.right_shift(x, _S61, out=tmp)
+    np.bitwise_and(x, MERSENNE_61, out=x)
+    np.add(x, tmp, out=x)
+    np.subtract(x, MERSENNE_61, out=tmp)
+    np.minimum(x, tmp, out=x)

@@ -1,0 +1,157 @@
+"""Shingles, MinHash signatures and LSH band keys for a whole batch at once (the map side of near dedup).
+
+Every document of a batch goes through the same numpy calls: the shingle hashes of the batch are one flat
+uint64 array with per-document counts, all permutations are applied by broadcasting over chunks of shingles laid
+out (permutation, shingle) so each numpy inner loop runs over contiguous shingles, and `np.minimum.reduceat`
+takes the per-document minimum. Cost: ~8 elementwise passes per (shingle, permutation), ~0.5 µs per shingle for
+112 permutations on one core here (bench/dedup_minhash.py); word hashing and shingle mixing are < 10 % of it.
+
+Intended differences from datatrove's `get_shingles` (listed in tests/stages/dedup/test_minhash.py):
+- words are the normalised text split on " " (datatrove: spaCy tokens of it; spaCy also splits "dont" etc.);
+- a shingle hash mixes its n word hashes (xxh3-64 of each word) instead of hashing the space-joined string.
+Signatures from the same shingle hashes are bit-identical to datatrove's `get_signature` (64-bit) and to
+datasketch `MinHash(scheme="legacy", permutations=(a, b))` (32-bit mode).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from stages.dedup.config import DedupConfig, ShingleUnit
+from stages.dedup.hashing import MERSENNE_61, combine, fmix64, mod_mersenne61
+
+_CHUNK_SHINGLES = 4096
+"""Shingles per broadcast chunk: (112, 4096) uint64 = 3.7 MB of scratch, measured fastest of 1k..16k here."""
+
+
+def unit_hashes(norm: pa.Array, unit: ShingleUnit, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hash each unit (word or code point) of each normalised text: (flat (U,) uint64, counts (n,) int64).
+
+    Words: split on " ", empty pieces dropped (an empty text has no word). Each distinct word of the batch is
+    hashed once (dictionary_encode, then xxh3-64 of the dictionary: a Python loop over distinct words only,
+    ~0.3 µs each, a few % of the signature time). Code points: decoded once for the whole batch buffer.
+    """
+    n = len(norm)
+    if unit is ShingleUnit.word:
+        parts = pc.split_pattern(norm, " ")
+        values = pc.list_flatten(parts)
+        parent = pc.list_parent_indices(parts)
+        nonempty = pc.greater(pc.binary_length(values), 0)
+        values = values.filter(nonempty)
+        parent = parent.filter(nonempty).to_numpy()
+        counts = np.bincount(parent, minlength=n).astype(np.int64)
+        enc = pc.dictionary_encode(values).combine_chunks() if isinstance(values, pa.ChunkedArray) else \
+            pc.dictionary_encode(values)
+        words = enc.dictionary.to_pylist()
+        dict_hash = np.fromiter((xxhash.xxh3_64_intdigest(w, seed) for w in words), dtype=np.uint64, count=len(words))
+        return dict_hash[enc.indices.to_numpy()], counts
+    # code points: the whole value buffer decoded once; per-document counts from utf8_length
+    counts = pc.utf8_length(norm).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.frombuffer(norm.buffers()[1], dtype=np.int64)[norm.offset: norm.offset + n + 1]
+    data = norm.buffers()[2]
+    raw = b"" if data is None else data.to_pybytes()[offsets[0]: offsets[-1]]
+    cps = np.frombuffer(raw.decode("utf-8").encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    return fmix64(cps ^ np.uint64(seed)), counts
+
+
+def shingle_hashes(unit_h: np.ndarray, counts: np.ndarray, n_grams: int,
+                   max_per_doc: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """n-gram shingle hashes of every document: (flat (S,) uint64, counts (n,) int64), in document order.
+
+    A document with c units has max(c - n + 1, 0) shingles, the first `max_per_doc` of them kept.
+    Example (n=2): units [w0 w1 w2 | v0] (counts [3, 1]) -> [mix(w0,w1), mix(w1,w2)], counts [2, 0].
+    """
+    starts = np.cumsum(counts) - counts
+    n_sh = np.maximum(counts - n_grams + 1, 0)
+    if max_per_doc is not None:
+        n_sh = np.minimum(n_sh, max_per_doc)
+    total = int(n_sh.sum())
+    # start unit of each shingle: doc start + position within the doc
+    before = np.cumsum(n_sh) - n_sh
+    idx = np.repeat(starts - before, n_sh) + np.arange(total, dtype=np.int64)
+    h = fmix64(unit_h[idx])
+    for k in range(1, n_grams):
+        h = combine(h, unit_h[idx + k])
+    return h, n_sh.astype(np.int64)
+
+
+def minhash_signatures(sh: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray,
+                       bits: int = 64) -> np.ndarray:
+    """MinHash of each document: (n, num_perm) uint64 (bits=64) or uint32 (bits=32).
+
+    Value k of document d is min over its shingles h of ((h * a[k] + b[k]) mod 2^64) mod (2^61 - 1), masked to
+    the low 32 bits when bits=32 (datasketch legacy). A document without shingles gets the all-max row
+    (np.minimum.reduceat would give it a neighbour's value instead, so it is never reduced): ignore it.
+    """
+    n_docs, num_perm = len(counts), len(a)
+    sig = np.full((num_perm, n_docs), np.iinfo(np.uint64).max, dtype=np.uint64)
+    doc_starts = np.cumsum(counts) - counts
+    nonempty = np.flatnonzero(counts > 0)
+    ne_starts = doc_starts[nonempty]
+    ne_ends = ne_starts + counts[nonempty]
+    a_col, b_col = a.reshape(-1, 1), b.reshape(-1, 1)
+    buf = np.empty((num_perm, _CHUNK_SHINGLES), dtype=np.uint64)
+    tmp = np.empty_like(buf)
+    mask32 = np.uint64(0xFFFFFFFF)
+    for c0 in range(0, len(sh), _CHUNK_SHINGLES):
+        c1 = min(len(sh), c0 + _CHUNK_SHINGLES)
+        w = c1 - c0
+        x, t = buf[:, :w], tmp[:, :w]
+        np.multiply(a_col, sh[None, c0:c1], out=x)
+        np.add(x, b_col, out=x)
+        mod_mersenne61(x, t)
+        if bits == 32:
+            np.bitwise_and(x, mask32, out=x)
+        # documents overlapping [c0, c1): segments start at max(doc start, c0)
+        lo = np.searchsorted(ne_ends, c0, side="right")
+        hi = np.searchsorted(ne_starts, c1, side="left")
+        docs = nonempty[lo:hi]
+        seg = np.maximum(ne_starts[lo:hi], c0) - c0
+        red = np.minimum.reduceat(x, seg, axis=1)
+        sig[:, docs] = np.minimum(sig[:, docs], red)
+    out = np.ascontiguousarray(sig.T)
+    return out.astype(np.uint32) if bits == 32 else out
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int, salt: np.ndarray | None = None) -> np.ndarray:
+    """One 64-bit key per (document, band): (n, bands) uint64 = mix(band index, salt, its `rows` values).
+
+    The band index is part of the key: equal r-tuples in different bands are not a match. salt: (n,) uint64
+    (the source hash under scope=per_source), or None.
+    """
+    n = sig.shape[0]
+    vals = sig.astype(np.uint64, copy=False).reshape(n, bands, rows)
+    h = np.broadcast_to(np.arange(1, bands + 1, dtype=np.uint64), (n, bands))
+    h = fmix64(h if salt is None else h ^ salt.astype(np.uint64)[:, None])
+    for k in range(rows):
+        h = combine(h, vals[:, :, k])
+    return h
+
+
+def sorted_unique_sets(sh: np.ndarray, counts: np.ndarray) -> pa.LargeListArray:
+    """Each document's shingle hashes as a sorted set: large_list<uint64>, one row per document."""
+    doc = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    order = np.lexsort((sh, doc))
+    s, d = sh[order], doc[order]
+    keep = np.ones(len(s), dtype=bool)
+    keep[1:] = (s[1:] != s[:-1]) | (d[1:] != d[:-1])
+    s, d = s[keep], d[keep]
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(d, minlength=len(counts)), out=offsets[1:])
+    return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(s, pa.uint64()))
+
+
+def lsh_probability(s: float | np.ndarray, bands: int, rows: int) -> float | np.ndarray:
+    """P(a pair of Jaccard s shares at least one band) = 1 - (1 - s^r)^b: the LSH S-curve."""
+    return 1.0 - (1.0 - np.power(s, rows)) ** bands
+
+
+def signature_similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
+    """Share of equal MinHash values per row pair: the MinHash estimate of Jaccard. (n, k) each -> (n,) float64."""
+    return (sig_a == sig_b).mean(axis=1)
+
+
+__all__ = ["MERSENNE_61", "band_keys", "lsh_probability", "minhash_signatures", "shingle_hashes",
+           "signature_similarity", "sorted_unique_sets", "unit_hashes"]

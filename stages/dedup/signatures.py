@@ -1,0 +1,143 @@
+"""The map side of dedup: one pass over document batches gives each document's exact key and LSH band keys;
+a second pass over the few candidate documents gives what verification compares (normalised text, shingle sets).
+
+Keeping shingle sets only for candidates (documents in an exact group or an LSH bucket of size >= 2) is what
+spec/dedup.md asks: the first pass emits ~150 bytes per document whatever its length.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from stages.dedup.config import DedupConfig, Scope, Verify
+from stages.dedup.hashing import permutations
+from stages.dedup.minhash import (band_keys, minhash_signatures, shingle_hashes, sorted_unique_sets,
+                                  unit_hashes)
+from stages.dedup.normalize import normalize_text
+from stages.schema import stable_hash
+
+SIGNATURE_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("exact_hi", pa.uint64()),
+    pa.field("exact_lo", pa.uint64()),
+    pa.field("n_shingles", pa.int32()),
+    pa.field("capped", pa.bool_()),
+    pa.field("band_keys", pa.large_list(pa.uint64())),
+])
+"""Per document: xxh3-128 of the normalised text (source-salted under per_source) and its `bands` LSH keys
+(empty when the document has fewer than n_grams units or near dedup is off)."""
+
+FEATURE_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("norm_text", pa.large_string()),
+    pa.field("shingles", pa.large_list(pa.uint64())),
+    pa.field("signature", pa.large_list(pa.uint64())),
+])
+"""Per candidate document: what verification compares. `signature` is filled only for verify=signature."""
+
+_WORD_HASH_SEED = 0
+"""xxh3 seed of word hashes (fixed: shingles must not change with the permutation seed)."""
+
+
+def _as_batch(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+    if isinstance(batch, pa.Table):
+        return batch.combine_chunks().to_batches()[0] if batch.num_rows else \
+            pa.RecordBatch.from_pylist([], schema=batch.schema)
+    return batch
+
+
+def _source_salt(batch: pa.RecordBatch, config: DedupConfig) -> np.ndarray | None:
+    if config.scope is Scope.per_source:
+        return stable_hash(pc.fill_null(batch.column("source"), ""), seed=config.seed)
+    return None
+
+
+class DedupShingler:
+    """Normalisation, shingles and MinHash of a batch with the parameters of one config (built once)."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        self.config = config
+        self.a, self.b = permutations(config.num_perm, config.seed)
+
+    def shingles(self, norm: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Flat shingle hashes (S,) uint64 and per-document counts (n,) int64 of normalised texts."""
+        c = self.config
+        units, counts = unit_hashes(norm, c.shingle_unit, _WORD_HASH_SEED)
+        return shingle_hashes(units, counts, c.n_grams, c.max_shingles_per_doc)
+
+    def signatures(self, sh: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """(n, bands*rows) MinHash values; all-max rows for documents without shingles."""
+        return minhash_signatures(sh, counts, self.a, self.b, self.config.signature_bits)
+
+
+class DedupSignatures:
+    """Map: document batch -> SIGNATURE_SCHEMA batch (one row per document, same order)."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        self.config = config
+        self.shingler = DedupShingler(config)
+
+    def process(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+        batch = _as_batch(batch)
+        c = self.config
+        n = batch.num_rows
+        norm = normalize_text(batch.column("text"), c.normalize)
+        # Python loop over documents: xxh3-128 has no vectorised API; ~1 µs per document (incl. the str), far
+        # below the ~100 µs of a 1 kB document's signature. 128 bits make a collision practically impossible, and
+        # verification still compares the normalised bytes.
+        digests = [xxhash.xxh3_128_intdigest(t) for t in norm.to_pylist()]
+        hi = np.fromiter((d >> 64 for d in digests), dtype=np.uint64, count=n)
+        lo = np.fromiter((d & 0xFFFFFFFFFFFFFFFF for d in digests), dtype=np.uint64, count=n)
+        salt = _source_salt(batch, c)
+        if salt is not None:
+            hi = hi ^ salt
+        if c.near:
+            sh, counts = self.shingler.shingles(norm)
+            sig = self.shingler.signatures(sh, counts)
+            keys = band_keys(sig, c.bands, c.rows, salt)
+            has = counts > 0
+            list_lens = np.where(has, c.bands, 0)
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(list_lens, out=offsets[1:])
+            keys_arr = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(keys[has].ravel(), pa.uint64()))
+            units_full = counts  # shingles per document after the cap
+            capped = self._capped(norm, counts) if c.max_shingles_per_doc is not None else np.zeros(n, bool)
+        else:
+            units_full = np.zeros(n, dtype=np.int64)
+            keys_arr = pa.LargeListArray.from_arrays(pa.array(np.zeros(n + 1, np.int64)), pa.array([], pa.uint64()))
+            capped = np.zeros(n, dtype=bool)
+        return pa.RecordBatch.from_arrays(
+            [batch.column("id").cast(pa.string()), pa.array(hi, pa.uint64()), pa.array(lo, pa.uint64()),
+             pa.array(units_full.astype(np.int32), pa.int32()), pa.array(capped, pa.bool_()), keys_arr],
+            schema=SIGNATURE_SCHEMA,
+        )
+
+    def _capped(self, norm: pa.Array, counts: np.ndarray) -> np.ndarray:
+        """Documents whose shingle count reached the cap (a cheap upper bound check: count == cap)."""
+        return counts >= self.config.max_shingles_per_doc
+
+
+def candidate_features(batch: pa.RecordBatch | pa.Table, ids: pa.Array, config: DedupConfig,
+                       shingler: DedupShingler | None = None) -> pa.RecordBatch:
+    """FEATURE_SCHEMA rows for the documents of `batch` whose id is in `ids` (any order, duplicates allowed)."""
+    batch = _as_batch(batch)
+    shingler = shingler or DedupShingler(config)
+    keep = pc.is_in(batch.column("id").cast(pa.string()), value_set=ids.cast(pa.string()))
+    sub = batch.filter(keep)
+    norm = normalize_text(sub.column("text"), config.normalize)
+    n = sub.num_rows
+    if config.near and config.verify is not Verify.off:
+        sh, counts = shingler.shingles(norm)
+        sets = sorted_unique_sets(sh, counts)
+        if config.verify is Verify.signature:
+            sig = shingler.signatures(sh, counts).astype(np.uint64)
+            offs = np.arange(n + 1, dtype=np.int64) * config.num_perm
+            sigs = pa.LargeListArray.from_arrays(pa.array(offs), pa.array(sig.ravel(), pa.uint64()))
+        else:
+            sigs = pa.nulls(n, pa.large_list(pa.uint64()))
+    else:
+        sets = pa.nulls(n, pa.large_list(pa.uint64()))
+        sigs = pa.nulls(n, pa.large_list(pa.uint64()))
+    return pa.RecordBatch.from_arrays([sub.column("id").cast(pa.string()), norm, sets, sigs], schema=FEATURE_SCHEMA)
