@@ -7,6 +7,6 @@ of W bytes, compressed byte v -> 320 + v, between span sentinels), `bpe` (a `tok
 `Tokenizer.spec()` goes to manifest.json["tokenizer"]; `Tokenizer.from_spec` decodes a shard without the recipe.
 """
 from tokenization.config import BpeTrainConfig, Codec, Layout, Scheme, TokenizeConfig
-from tokenization.tokenizer import Tokenizer
+from tokenization.tokenizer import Tokenizer, summarize_counts
 
-__all__ = ["BpeTrainConfig", "Codec", "Layout", "Scheme", "TokenizeConfig", "Tokenizer"]
+__all__ = ["BpeTrainConfig", "Codec", "Layout", "Scheme", "TokenizeConfig", "Tokenizer", "summarize_counts"]

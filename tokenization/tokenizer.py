@@ -6,8 +6,9 @@ from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from tokenization.arrow_io import list_buffers, tokens_array
+from tokenization.arrow_io import list_buffers, text_buffers, tokens_array
 from tokenization.config import Scheme, TokenizeConfig
 
 SPEC_VERSION = 1
@@ -120,12 +121,43 @@ class Tokenizer:
         return pa.array([self.decode(values[offs[i]:offs[i + 1]], doc=names[i]) for i in range(len(offs) - 1)],
                         pa.large_binary())
 
+    def counts(self, batch: pa.RecordBatch) -> dict[str, int]:
+        """Additive figures of a tokenized batch for the manifest: sum them over batches, then `summarize_counts`.
+
+        Always: documents, text_bytes, tokens. proxy adds comp_docs, paired_docs, comp_doc_bytes, comp_doc_tokens
+        (compressed-only documents), comp_windows, comp_spans, comp_payload_tokens, fallback_windows.
+        """
+        texts = _one_chunk(batch.column("text"))
+        tokens = _one_chunk(batch.column("tokens"))
+        _, offs = text_buffers(texts)
+        out = {"documents": batch.num_rows, "text_bytes": int(offs[-1] - offs[0]),
+               "tokens": int(pc.sum(batch.column("n_tokens")).as_py() or 0)}
+        if self.config.scheme == Scheme.proxy:
+            out |= self._scheme.counts(texts, _one_chunk(batch.column("id")), tokens)
+        return out
+
     def spec(self) -> dict:
         """JSON-able description written to manifest.json["tokenizer"]: enough to decode any shard."""
         return {"spec_version": SPEC_VERSION, "scheme": str(self.config.scheme), "vocab_size": self.vocab_size,
                 "dtype": self.token_dtype.name, "special_ids": dict(self.special_ids),
                 "marker_ids": list(self.marker_ids), "append_eos": self.config.append_eos,
                 **self._scheme.spec(), "config": _config_to_json(self.config)}
+
+
+def summarize_counts(counts: dict[str, int]) -> dict[str, float | int]:
+    """The summed `Tokenizer.counts` plus ratios for manifest.json["tokenizer"]["stats"].
+
+    bytes_per_token: text bytes / tokens (EOS and sentinels included); proxy adds comp_view_bytes_per_token
+    (compressed-only documents) and fallback_share (windows kept raw because their frame was not shorter).
+    """
+    out: dict[str, float | int] = dict(counts)
+    if counts.get("tokens"):
+        out["bytes_per_token"] = round(counts["text_bytes"] / counts["tokens"], 4)
+    if counts.get("comp_doc_tokens"):
+        out["comp_view_bytes_per_token"] = round(counts["comp_doc_bytes"] / counts["comp_doc_tokens"], 4)
+    if counts.get("comp_windows"):
+        out["fallback_share"] = round(counts["fallback_windows"] / counts["comp_windows"], 4)
+    return out
 
 
 def _build_scheme(config: TokenizeConfig) -> _Scheme:
