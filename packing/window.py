@@ -36,6 +36,7 @@ class _Window:
     doc_start: np.ndarray  # (n_docs,) int64 index of each document's first token in values
     n_tokens: np.ndarray  # (n_docs,) int64
     token_type: pa.DataType
+    token_span: tuple[int, int]  # values[a:b] holds every document's tokens in id order
 
 
 def _read_window(docs: pa.Table) -> _Window:
@@ -66,7 +67,7 @@ def _read_window(docs: pa.Table) -> _Window:
         raise ValueError(f"pack_window: row {r} (id {ids[r]}) has n_tokens={n_tokens[r]} but {lengths[r]} tokens; "
                          f"{len(bad)} rows disagree")
     values = np.asarray(tokens.values.to_numpy(zero_copy_only=False))
-    return _Window(ids, values, offsets[:-1], lengths, token_type)
+    return _Window(ids, values, offsets[:-1], lengths, token_type, (int(offsets[0]), int(offsets[-1])))
 
 
 def _base_stats(w: _Window, config: PackConfig) -> dict[str, Any]:
@@ -158,7 +159,8 @@ def _pack_concat(w: _Window, config: PackConfig) -> PackResult:
     total = int(cum[-1])
     n_rows = -(-total // cap)
     cuts = np.arange(1, n_rows, dtype=np.int64) * cap
-    bounds = np.union1d(np.union1d(cum, cuts), [0, total])
+    bounds = np.sort(np.concatenate([cum, cuts]), kind="stable")  # two sorted runs: timsort merges in O(n)
+    bounds = bounds[np.concatenate([[True], np.diff(bounds) > 0])]
     seg_start, seg_len = bounds[:-1], np.diff(bounds)
     seg_doc = np.searchsorted(cum, seg_start, side="right") - 1
     seg_off = seg_start - cum[seg_doc]
@@ -169,8 +171,9 @@ def _pack_concat(w: _Window, config: PackConfig) -> PackResult:
     split = first_cut_after_start < cum[1:]
     stats["truncations"] = int(split.sum())
     stats["truncated_short_docs"] = int((split & (w.n_tokens <= cap)).sum())
+    tokens = w.values[w.token_span[0]:w.token_span[1]]  # segments tile the buffer in order: no gather
     return _finish(w, config, stats, seg_doc, seg_off, seg_len, split[seg_doc], row_segs,
-                   np.full(n_rows, -1, dtype=np.int16))
+                   np.full(n_rows, -1, dtype=np.int16), tokens=tokens)
 
 
 def pack_window(docs: pa.Table, config: PackConfig) -> PackResult:
