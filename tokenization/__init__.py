@@ -5,8 +5,10 @@ Out: the same rows and columns plus `tokens: large_list<uint16|uint32>` and `n_t
 Schemes (TokenizeConfig.scheme): `bytes` (byte v -> 64 + v), `proxy` (zstd/gzip/zlib/deflate views of windows
 of W bytes, compressed byte v -> 320 + v, between span sentinels), `bpe` (a `tokenizers` tokenizer.json).
 `Tokenizer.spec()` goes to manifest.json["tokenizer"]; `Tokenizer.from_spec` decodes a shard without the recipe.
+`train_tokenizer(config, batches)` is `carding train-tokenizer CONFIG`: a byte-level BPE on a seeded sample.
 """
+from tokenization.bpe import train_tokenizer
 from tokenization.config import BpeTrainConfig, Codec, Layout, Scheme, TokenizeConfig
 from tokenization.tokenizer import Tokenizer, summarize_counts
 
-__all__ = ["BpeTrainConfig", "Codec", "Layout", "Scheme", "TokenizeConfig", "Tokenizer", "summarize_counts"]
+__all__ = ["BpeTrainConfig", "Codec", "Layout", "Scheme", "TokenizeConfig", "Tokenizer", "summarize_counts", "train_tokenizer"]
