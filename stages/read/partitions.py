@@ -62,8 +62,16 @@ def detect_format(path: str, configured: InputFormat) -> InputFormat:
     return _SUFFIXES[suffix]
 
 
+def _known(name: str) -> bool:
+    try:
+        detect_format(name, InputFormat.AUTO)
+    except ValueError:
+        return False
+    return True
+
+
 def expand_paths(paths: list[str]) -> list[str]:
-    """Files named by paths, folders (recursive) and globs, sorted and deduplicated; a missing one raises."""
+    """Files named by paths, folders (recursive; data files only) and globs, sorted, deduplicated; a missing one raises."""
     if not paths:
         raise ValueError("input.paths is empty: name at least one file, folder or glob to read")
     files: list[str] = []
@@ -76,9 +84,10 @@ def expand_paths(paths: list[str]) -> list[str]:
         elif os.path.isdir(p):
             if not os.access(p, os.R_OK | os.X_OK):
                 raise PermissionError(f"{p}: folder is not readable")
+            # A folder contributes its data files only: READMEs and licenses beside the data are not documents.
             for root, dirs, names in os.walk(p):
                 dirs.sort()
-                files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
+                files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith(".") and _known(n))
         elif os.path.isfile(p):
             files.append(p)
         else:

@@ -47,11 +47,11 @@ def read_warc(part: Partition, config: ReadConfig) -> ReadResult:
                 ctype = (record.http_headers.get_header("Content-Type") if record.http_headers else "") or ""
                 if "html" not in ctype.lower():
                     continue
+                payload = record.content_stream().read()  # before get_record_offset, which moves the stream on
                 offset = iterator.get_record_offset()
                 url = record.rec_headers.get_header("WARC-Target-URI")
                 rid = record.rec_headers.get_header("WARC-Record-ID") or f"{part.path}:{offset}"
-                pages.append((rid, offset, record.content_stream().read(),
-                              {"url": url, "date": record.rec_headers.get_header("WARC-Date")}))
+                pages.append((rid, offset, payload, {"url": url, "date": record.rec_headers.get_header("WARC-Date")}))
                 if config.sample_docs is not None and len(pages) >= config.sample_docs:
                     break
         except (ArchiveLoadFailed, EOFError, OSError, ValueError) as e:

@@ -1,0 +1,341 @@
+"""One run of the plan on Ray Data: read+filter (map) → dedup (exchange) → rewrite → tokenize (map) →
+pack per window (groupby exchange) → shards → manifest.
+
+Every map writes its result per input partition, atomically, under a name made of the partition key, so a rerun
+after a crash skips finished partitions and windows. Window membership is `stable_hash(id, seed) % n_windows` and
+rows are packed in id order, so shards do not depend on the number of CPUs or on Ray's block boundaries.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+
+from packing import merge_stats, pack_window
+from pipelines.config import PipelineConfig, to_dict
+from pipelines.manifest import MANIFEST_NAME, atomic_write_bytes, load_manifest, write_manifest
+from pipelines.session import start_ray
+from pipelines.shards import write_shards
+from stages.filter import REWRITE_CANDIDATE, FilterChain
+from stages.read import Partition, plan_partitions, read_partition
+from stages.reasons import check_conservation, count_reasons, merge_counts, split_kept
+from stages.schema import REASON, stable_hash
+from tokenization import Tokenizer
+
+WORK = "_work"
+
+
+@dataclass
+class RunReport:
+    """What a run did: counts (the manifest's `counts`), seconds per stage, and where the output is."""
+
+    out_dir: Path
+    counts: dict[str, Any]
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_docs: dict[str, int] = field(default_factory=dict)
+    cluster: str = ""
+    dry_run: bool = False
+    resumed_partitions: int = 0
+    dedup_stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "counts": self.counts, "stage_seconds": self.stage_seconds,
+                "stage_docs": self.stage_docs, "cluster": self.cluster, "dry_run": self.dry_run,
+                "resumed_partitions": self.resumed_partitions, "dedup": self.dedup_stats}
+
+
+def config_hash(config: PipelineConfig) -> str:
+    """sha256 of everything that decides the output bytes (not where it goes, nor how many CPUs make it)."""
+    body = to_dict(config)
+    for volatile in ("output", "ray"):
+        body.pop(volatile, None)
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run(config: PipelineConfig) -> RunReport:
+    """Run the whole plan; returns the report once manifest.json is written (last, atomically)."""
+    out = Path(config.output.dir)
+    digest = config_hash(config)
+    _prepare_output(out, digest, config.output.overwrite)
+    work = out / WORK / digest
+    report = RunReport(out_dir=out, counts={})
+    report.cluster = start_ray(config.ray)
+    partitions = plan_partitions(config.input)
+
+    t0 = time.perf_counter()
+    summaries = _read_and_filter(partitions, config, out, work)
+    report.stage_seconds["read+filter"] = time.perf_counter() - t0
+    report.resumed_partitions = sum(1 for s in summaries if s["resumed"])
+    n_in = sum(s["records"] for s in summaries)
+    removed = merge_counts(*(json.loads(s["removed"]) for s in summaries))
+    quarantined = merge_counts(*(json.loads(s["quarantined"]) for s in summaries))
+    filtered_files = [str(work / "filtered" / f"{s['key']}.parquet") for s in summaries]
+    report.stage_docs["read+filter"] = n_in
+
+    t0 = time.perf_counter()
+    dup_ids, dedup_removed, report.dedup_stats = _dedup(filtered_files, config, out, work)
+    report.stage_seconds["dedup"] = time.perf_counter() - t0
+    removed = merge_counts(removed, dedup_removed)
+    n_kept = n_in - sum(removed.values()) - sum(quarantined.values())
+    report.stage_docs["dedup"] = n_kept + sum(dedup_removed.values())
+
+    t0 = time.perf_counter()
+    window_docs = config.pack.window_docs
+    n_windows = max(1, math.ceil(n_kept / window_docs))
+    shard_entries, pack_stats, tokenizer_spec = _tokenize_pack_write(filtered_files, dup_ids, n_windows, config, out, work)
+    report.stage_seconds["tokenize+pack+write"] = time.perf_counter() - t0
+    report.stage_docs["tokenize+pack+write"] = n_kept
+
+    counts = {
+        "documents_in": n_in, "documents_kept": n_kept, "removed": removed, "quarantined": quarantined,
+        "tokens": pack_stats["tokens"], "sequences": pack_stats["sequences"],
+        "padding_tokens": pack_stats["padding_tokens"], "truncations": pack_stats["truncations"],
+        "fill": pack_stats["fill"], "buckets": pack_stats["buckets"],
+    }
+    check_conservation(n_in, n_kept, removed, quarantined, where=str(out))
+    if pack_stats["documents"] != n_kept:
+        raise RuntimeError(f"{out}: {n_kept} documents kept but {pack_stats['documents']} reached the packer")
+    report.counts = counts
+    atomic_write_bytes(out / "report.json", (json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n").encode())
+    write_manifest(out, {
+        "carding_version": _version(),
+        "config_hash": digest,
+        "config": to_dict(config),
+        "tokenizer": tokenizer_spec,
+        "packer": to_dict(config.pack),
+        "row_tokens": config.pack.capacity,
+        "packing": pack_stats,
+        "counts": counts,
+        "shards": shard_entries,
+    })
+    return report
+
+
+def dry_run_config(config: PipelineConfig, sample_docs: int, scratch: Path) -> PipelineConfig:
+    """The same plan on about `sample_docs` documents, written to `scratch` instead of the real destination."""
+    n_parts = max(1, len(plan_partitions(config.input)))
+    per_part = max(1, math.ceil(sample_docs / n_parts))
+    return replace(config, input=replace(config.input, sample_docs=per_part),
+                   output=replace(config.output, dir=str(scratch), overwrite=True))
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("carding")
+    except metadata.PackageNotFoundError:
+        return "unknown (run from a source tree)"
+
+
+def _prepare_output(out: Path, digest: str, overwrite: bool) -> None:
+    """Refuse to mix two configs in one folder; a finished folder of another config is replaced only on request."""
+    if not out.exists():
+        out.mkdir(parents=True)
+        return
+    if (out / MANIFEST_NAME).exists():
+        previous = load_manifest(out).get("config_hash")
+        if previous != digest:
+            if not overwrite:
+                raise FileExistsError(f"{out}: holds a finished run of another config ({previous}); "
+                                      f"choose another --output or set output.overwrite: true")
+            shutil.rmtree(out)
+            out.mkdir(parents=True)
+            return
+        (out / MANIFEST_NAME).unlink()  # same config: the run is rebuilt from its finished parts
+    stale = [p for p in (out / WORK).glob("*") if p.name != digest] if (out / WORK).exists() else []
+    if stale and not overwrite:
+        raise FileExistsError(f"{out}: holds unfinished work of another config ({stale[0].name}); "
+                              f"choose another --output or set output.overwrite: true")
+    for p in stale:
+        shutil.rmtree(p)
+
+
+# ---------------------------------------------------------------- read + filter (map over partitions)
+
+class _ReadFilter:
+    """Ray Data callable class: one partition per call → files under rejected/, quarantine/, _work/filtered/.
+
+    A callable class so the filter's models (fastText) load once per actor, not once per partition.
+    """
+
+    def __init__(self, config: PipelineConfig, out: str, work: str) -> None:
+        self.config, self.out, self.work = config, Path(out), Path(work)
+        self.chain = FilterChain(config.filter)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = [self._one(Partition(**json.loads(p))) for p in batch.column("partition").to_pylist()]
+        return pa.Table.from_pylist(rows)
+
+    def _one(self, part: Partition) -> dict[str, Any]:
+        done = self.work / "filtered" / f"{part.key}.done.json"
+        if done.exists():
+            return {**json.loads(done.read_text()), "resumed": True}
+        t0 = time.perf_counter()
+        result = read_partition(part, self.config.input)
+        docs = result.documents
+        batch = self.chain.process(docs.combine_chunks().to_batches()[0]) if docs.num_rows else None
+        table = pa.Table.from_batches([batch]) if batch is not None else docs
+        kept, rejected = split_kept(table)
+        removed = count_reasons(rejected)
+        quarantined = count_reasons(result.quarantine.rename_columns(
+            [REASON if c == "reason" else c for c in result.quarantine.column_names])) if result.quarantine.num_rows else {}
+        check_conservation(result.records, kept.num_rows, removed, quarantined, where=part.path)
+        _write_parquet(self.out / "quarantine" / f"{part.key}.parquet", result.quarantine)
+        _write_parquet(self.out / "rejected" / f"{part.key}.parquet", rejected)
+        # Rewrite candidates travel on with the kept rows through dedup (spec/README.md, "The chain").
+        onward = table.filter(_onward_mask(table)) if table.num_rows else table
+        _write_parquet(self.work / "filtered" / f"{part.key}.parquet", onward)
+        summary = {"key": part.key, "records": result.records, "kept": kept.num_rows,
+                   "removed": json.dumps(removed), "quarantined": json.dumps(quarantined),
+                   "seconds": time.perf_counter() - t0}
+        atomic_write_bytes(done, json.dumps(summary).encode())
+        return {**summary, "resumed": False}
+
+
+def _onward_mask(table: pa.Table) -> pa.Array:
+    keep = pc.is_null(table.column(REASON)) if REASON in table.column_names else pa.array([True] * table.num_rows)
+    if REWRITE_CANDIDATE in table.column_names:
+        keep = pc.or_(keep, pc.fill_null(table.column(REWRITE_CANDIDATE), False))
+    return keep
+
+
+def _read_and_filter(partitions: list[Partition], config: PipelineConfig, out: Path, work: Path) -> list[dict]:
+    items = [{"partition": json.dumps({"path": p.path, "format": p.format, "start": p.start, "end": p.end})}
+             for p in partitions]
+    n_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
+        _ReadFilter, batch_size=1, batch_format="pyarrow",
+        fn_constructor_kwargs={"config": config, "out": str(out), "work": str(work)},
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=min(n_cpus, max(1, len(items)))),
+    )
+    rows = ds.take_all()
+    return sorted(rows, key=lambda r: r["key"])
+
+
+# ---------------------------------------------------------------- dedup (exchange)
+
+def _dedup(files: list[str], config: PipelineConfig, out: Path, work: Path) -> tuple[pa.Array, dict[str, int], dict]:
+    """Ids to drop as duplicates, the count per reason among *kept* rows, and the exchange's stats."""
+    done = work / "dedup.done.json"
+    dup_path = out / "duplicates" / "duplicates.parquet"
+    if done.exists() and dup_path.exists():
+        stats = json.loads(done.read_text())
+        dups = pq.read_table(dup_path)
+    elif not _dedup_enabled(config):
+        return pa.array([], pa.string()), {}, {"enabled": False}
+    else:
+        from pipelines.dedup import dedup_dataset  # imported only when on: it pulls the exchange code
+
+        ds = ray.data.read_parquet(files, columns=["id", "text", "source", "meta"])
+        removed_ds, stats = dedup_dataset(ds, config.dedup)
+        dups = removed_ds.to_arrow_refs()
+        dups = pa.concat_tables(ray.get(dups)) if dups else None
+        if dups is None or dups.num_rows == 0:
+            dups = pa.table({"id": pa.array([], pa.string()), REASON: pa.array([], pa.string()),
+                             "cluster_id": pa.array([], pa.string()), "kept_id": pa.array([], pa.string())})
+        dups = dups.sort_by("id")
+        _write_parquet(dup_path, dups)
+        atomic_write_bytes(done, json.dumps(stats, default=str).encode())
+    # A rewrite candidate found to be a copy is already counted as removed by the filter: count kept rows only.
+    candidates = _candidate_ids(files)
+    kept_dups = dups.filter(pc.invert(pc.is_in(dups.column("id"), value_set=candidates)))
+    return dups.column("id").combine_chunks(), count_reasons(kept_dups), stats
+
+
+def _dedup_enabled(config: PipelineConfig) -> bool:
+    dedup = config.dedup
+    return bool(getattr(dedup, "enabled", True)) and (
+        bool(getattr(dedup, "exact", False)) or bool(getattr(dedup, "near", False)))
+
+
+def _candidate_ids(files: list[str]) -> pa.Array:
+    ids = []
+    for f in files:
+        t = pq.read_table(f)
+        if REASON in t.column_names:
+            ids.append(t.filter(pc.is_valid(t.column(REASON))).column("id").combine_chunks())
+    return pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+
+
+# ---------------------------------------------------------------- tokenize (map) → pack per window (groupby)
+
+class _Tokenize:
+    """Ray Data callable class: drop rejected and duplicate rows, tokenize, assign each row its packing window.
+
+    A class so a BPE tokenizer loads once per actor. Window = stable_hash(id, seed) % n_windows: a function of the
+    id only, so the same rows meet in the same window on any number of CPUs.
+    """
+
+    def __init__(self, config: PipelineConfig, dup_ids: pa.Array, n_windows: int) -> None:
+        self.tokenizer = Tokenizer(config.tokenize)
+        self.seed, self.dup_ids, self.n_windows = config.seed, dup_ids, n_windows
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        keep = pc.invert(pc.is_in(batch.column("id"), value_set=self.dup_ids))
+        if REASON in batch.column_names:
+            keep = pc.and_(keep, pc.is_null(batch.column(REASON)))
+        docs = batch.filter(keep).select(["id", "text"]).combine_chunks()
+        tokenized = pa.Table.from_batches([self.tokenizer.process(b) for b in docs.to_batches()] or
+                                          [self.tokenizer.process(pa.RecordBatch.from_pylist([], schema=docs.schema))])
+        window = (stable_hash(tokenized.column("id"), self.seed) % np.uint64(self.n_windows)).astype(np.int64)
+        return tokenized.select(["id", "tokens", "n_tokens"]).append_column("window", pa.array(window))
+
+
+def _pack_group(group: pa.Table, config: PipelineConfig, out: str, work: str) -> pa.Table:
+    window = int(group.column("window")[0].as_py())
+    partition = f"w{window:05d}"
+    done = Path(work) / "windows" / f"{partition}.done.json"
+    if done.exists():
+        return pa.table({"result": [done.read_text()]})
+    docs = group.sort_by("id").drop_columns(["window"])
+    result = pack_window(docs, config.pack)
+    entries = write_shards(result.sequences, Path(out), partition, config.shards)
+    body = json.dumps({"window": window, "shards": entries, "stats": result.stats}, default=_json_default)
+    atomic_write_bytes(done, body.encode())
+    return pa.table({"result": [body]})
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _tokenize_pack_write(files: list[str], dup_ids: pa.Array, n_windows: int, config: PipelineConfig,
+                         out: Path, work: Path) -> tuple[list[dict], dict[str, Any], dict[str, Any]]:
+    tokenizer_spec = Tokenizer(config.tokenize).spec()
+    ds = ray.data.read_parquet(files)
+    n_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    ds = ds.map_batches(_Tokenize, batch_format="pyarrow",
+                        fn_constructor_kwargs={"config": config, "dup_ids": dup_ids, "n_windows": n_windows},
+                        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n_cpus))
+    results = ds.groupby("window").map_groups(
+        _pack_group, batch_format="pyarrow", fn_kwargs={"config": config, "out": str(out), "work": str(work)},
+    ).take_all()
+    windows = sorted((json.loads(r["result"]) for r in results), key=lambda w: w["window"])
+    entries = [e for w in windows for e in w["shards"]]
+    if not windows:  # every document was removed: an empty but valid output
+        stats = {"documents": 0, "tokens": 0, "sequences": 0, "padding_tokens": 0, "truncations": 0, "fill": 0.0,
+                 "buckets": {}}
+        return [], stats, tokenizer_spec
+    return entries, merge_stats([w["stats"] for w in windows]), tokenizer_spec
+
+
+def _write_parquet(path: Path, table: pa.Table) -> None:
+    """Write a Parquet file atomically (temp name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(path)
