@@ -18,10 +18,13 @@ No Ray here: the runner in `pipelines/` calls `pack_window` per window. `packing
 """
 from packing.config import (ChunkCut, Curriculum, DecompositionConfig, KnotsConfig, PackConfig, Packer, Padding,
                             RowTokens, ShortRest)
+from packing.decomposition import decompose
 from packing.rows import PAD_DOC_ID, sequence_schema
+from packing.sampler import CurriculumSampler, Step, curriculum_odds
 from packing.window import PackResult, merge_stats, pack_window
 
 __all__ = [
-    "ChunkCut", "Curriculum", "DecompositionConfig", "KnotsConfig", "PAD_DOC_ID", "PackConfig", "PackResult",
-    "Packer", "Padding", "RowTokens", "ShortRest", "merge_stats", "pack_window", "sequence_schema",
+    "ChunkCut", "Curriculum", "CurriculumSampler", "DecompositionConfig", "KnotsConfig", "PAD_DOC_ID", "PackConfig",
+    "PackResult", "Packer", "Padding", "RowTokens", "ShortRest", "Step", "curriculum_odds", "decompose",
+    "merge_stats", "pack_window", "sequence_schema",
 ]

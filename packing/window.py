@@ -75,7 +75,7 @@ def _base_stats(w: _Window, config: PackConfig) -> dict[str, Any]:
     return {"packer": str(config.packer), "capacity": config.capacity, "documents": len(w.n_tokens),
             "empty_documents": int((w.n_tokens == 0).sum()), "input_tokens": tokens, "tokens": tokens,
             "sequences": 0, "padding_tokens": 0, "truncations": 0, "truncated_short_docs": 0, "dropped_tokens": 0,
-            "marker_tokens": 0, "knotted_documents": 0, "buckets": {}, "bucket_tokens": {},
+            "dropped_documents": 0, "marker_tokens": 0, "knotted_documents": 0, "buckets": {}, "bucket_tokens": {},
             "attention_cost": 0, "concat_attention_cost": 0}
 
 
@@ -130,7 +130,9 @@ def _derived(stats: dict[str, Any]) -> dict[str, Any]:
     stats["extra_sequences"] = rows - stats["concat_sequences"]
     stats["extra_sequences_pct"] = (100.0 * stats["extra_sequences"] / stats["concat_sequences"]
                                     if stats["concat_sequences"] else 0.0)
-    stats["fill"] = stats["tokens"] / (rows * cap) if rows else 0.0
+    # tokens over row slots: rows * capacity for the bin packers, the bucket sizes for decomposition
+    slots = stats["tokens"] + stats["padding_tokens"]
+    stats["fill"] = stats["tokens"] / slots if slots else 0.0
     return stats
 
 
@@ -198,8 +200,8 @@ def pack_window(docs: pa.Table, config: PackConfig) -> PackResult:
 
 
 _SUMMED = ("documents", "empty_documents", "input_tokens", "tokens", "sequences", "padding_tokens", "truncations",
-           "truncated_short_docs", "dropped_tokens", "marker_tokens", "knotted_documents", "attention_cost",
-           "concat_attention_cost")
+           "truncated_short_docs", "dropped_tokens", "dropped_documents", "marker_tokens", "knotted_documents",
+           "attention_cost", "concat_attention_cost")
 
 
 def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,11 +1,11 @@
-"""Shared fixtures for packing tests: a window builder and the row invariants every packer must keep."""
-from __future__ import annotations
+"""Shared helpers for packing tests: a window builder and the row invariants every packer must keep.
 
-from collections.abc import Callable
+A plain module, not conftest.py: tests/packing/loader has its own conftest, and `from conftest import` would be
+ambiguous."""
+from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 from packing import PAD_DOC_ID, PackConfig, PackResult
 
@@ -69,13 +69,3 @@ def check_rows(docs: pa.Table, result: PackResult, config: PackConfig) -> dict[s
     assert stats["sequences"] == len(rows)
     assert stats["input_tokens"] == sum(len(t) for t in source.values())
     return pieces
-
-
-@pytest.fixture
-def window() -> Callable[..., pa.Table]:
-    return make_window
-
-
-@pytest.fixture
-def rows_ok() -> Callable[[pa.Table, PackResult, PackConfig], dict[str, list[tuple[int, int]]]]:
-    return check_rows
