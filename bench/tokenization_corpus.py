@@ -1,0 +1,49 @@
+"""Input of the tokenization benchmarks: the bundled sample corpus (real text), repeated to a target size.
+
+Not a benchmark itself. Copies get new ids (`<id>#<copy>`), so the proxy view choice differs per copy.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def _jsonl(raw: bytes) -> list[dict]:
+    return [json.loads(line) for line in raw.decode("utf-8").split("\n") if line]
+
+
+def sample_documents() -> pa.RecordBatch:
+    """id, text (large_string) of Gutenberg plays, en/es/ru/zh/de fortunes and CPython files: ~8.2 MB of text, 18 023 documents."""
+    with open(SAMPLE / "gutenberg.jsonl.zst", "rb") as f:
+        records = _jsonl(zstandard.ZstdDecompressor().stream_reader(f).read())
+    records += _jsonl(gzip.decompress((SAMPLE / "fortunes.jsonl.gz").read_bytes()))
+    german = _jsonl((SAMPLE / "fortunes-de.jsonl").read_bytes())
+    records += [{"id": f"fortunes-de.jsonl:{i}", "text": r["text"]} for i, r in enumerate(german)]
+    code = pq.read_table(io.BytesIO((SAMPLE / "code.parquet").read_bytes()), columns=["id", "text"])
+    ids = [r["id"] for r in records] + code.column("id").to_pylist()
+    texts = [r["text"] for r in records] + code.column("text").to_pylist()
+    return pa.record_batch({"id": pa.array(ids), "text": pa.array(texts, pa.large_string())})
+
+
+def corpus(target_mb: float) -> pa.RecordBatch:
+    """The sample, repeated (with fresh ids) until it holds at least `target_mb` MB of text, as one batch."""
+    base = sample_documents()
+    size = base.column("text").nbytes / 1e6
+    copies = max(1, int(-(-target_mb // size)))
+    ids = pa.concat_arrays([pa.array([f"{i}#{c}" for i in base.column("id").to_pylist()]) for c in range(copies)])
+    texts = pa.concat_arrays([base.column("text")] * copies)
+    return pa.record_batch({"id": ids, "text": texts})
+
+
+def text_mb(batch: pa.RecordBatch) -> float:
+    col = batch.column("text")
+    offs = col.offsets.to_numpy() if hasattr(col, "offsets") else None
+    return float(offs[-1] - offs[0]) / 1e6 if offs is not None else col.nbytes / 1e6
