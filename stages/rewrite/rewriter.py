@@ -52,7 +52,8 @@ def select_for_rewrite(batch: pa.RecordBatch | pa.Table, select: Select) -> pa.A
     names = batch.schema.names
     if CANDIDATE in names:
         col = batch.column(CANDIDATE)
-        candidates = pc.fill_null(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col, False)
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        candidates = pc.fill_null(col.cast(pa.bool_()), False)
     elif select == Select.CANDIDATES:
         raise ValueError(f"rewrite.select=candidates: the input has no `{CANDIDATE}` column (columns: {names}); "
                          "run the filter with rewrite candidates on, or use select: all_passing")
