@@ -3,6 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numba import njit
+
+from stages.filter.result import FilterResult, combine_rule_masks
+from stages.filter.segments import char_lengths, owner, split_regex, splitlines, strip
+from stages.filter.words import NON_WS_RUN, WS_RUN, WordSplitter
+
 C4_POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
                         "use cookies")
 """datatrove `c4_filters.POLICY_SUBSTRINGS` (from tensorflow_datasets `c4_utils.py`)."""
@@ -52,22 +61,183 @@ class C4Config:
             raise ValueError(f"c4.max_word_length={self.max_word_length}: must be >= 1 character or null (off)")
 
 
+CITATION = r"\[\p{Nd}*]|\[edit]|\[citation needed]"
+"""datatrove `CITATION_REGEX` in RE2: Python's `\d` on str is any Unicode decimal digit, RE2's is ASCII only."""
+
+
+def lower_contains(phrase: str) -> str:
+    """RE2 pattern true where `phrase` (ASCII) occurs in `line.lower()`, computed without lowering.
+
+    Python's lower() maps to ASCII letters only from their capitals, `K` (U+212A, Kelvin) -> `k` and
+    `İ` (U+0130) -> `i` + U+0307 (the combining dot then blocks any phrase that continues after the `i`),
+    so per-letter classes are exact where pc.utf8_lower is not (spec filter.md, traps).
+    """
+    out = []
+    for ch in phrase:
+        if ch == "k":
+            out.append("[kK\\x{212a}]")
+        elif ch.isalpha():
+            out.append(f"[{ch}{ch.upper()}]")
+        else:
+            out.append("\\" + ch if not ch.isalnum() and ch != " " else ch)
+    return "".join(out)
+
+
+@njit(cache=True)
+def _sentences_per_line(line_chunks: np.ndarray, chunk_tokens: np.ndarray, types: np.ndarray,
+                        sent_punct: np.ndarray, punct: np.ndarray, ws_before: np.ndarray,
+                        ws_after: np.ndarray) -> np.ndarray:
+    """spaCy sentencizer sentences per line with whitespace-only sentences dropped (datatrove strip_strings).
+
+    A token in the sentencizer's punct_chars (P) sets `seen_period`; the next token that is neither P nor
+    `is_punct` (R; whitespace tokens are R) starts a sentence. Whitespace tokens sit before a chunk when
+    ws_before is set, and at the end of a line when ws_after is set.
+    """
+    n_lines = len(line_chunks) - 1
+    out = np.zeros(n_lines, dtype=np.int64)
+    for li in range(n_lines):
+        n_sent = 0
+        seen = False
+        all_ws = True
+        for c in range(line_chunks[li], line_chunks[li + 1] + 1):
+            last = c == line_chunks[li + 1]
+            if (ws_after[li] if last else ws_before[c]):
+                # one whitespace token: class R
+                if n_sent == 0:
+                    n_sent = 1
+                    all_ws = True
+                elif seen:
+                    n_sent += 1
+                    seen = False
+                    all_ws = True
+            if last:
+                break
+            for k in range(chunk_tokens[c], chunk_tokens[c + 1]):
+                t = types[k]
+                is_p = sent_punct[t]
+                if n_sent == 0:
+                    n_sent = 1
+                    all_ws = False
+                    if is_p:
+                        seen = True
+                elif seen and not is_p and not punct[t]:
+                    n_sent += 1
+                    seen = False
+                    all_ws = False
+                else:
+                    all_ws = False
+                    if is_p:
+                        seen = True
+        if n_sent > 0 and all_ws:
+            n_sent -= 1
+        out[li] = n_sent
+    return out
+
+
 class C4Filter:
+    """C4 line rules on whole batches; reasons `c4.lorem_ipsum`, `c4.curly_bracket`, `c4.too_few_sentences`.
+
+    Returns the edited texts (kept lines, stripped, joined by `\n`, stripped) for every row.
+    """
+
     name = "c4"
 
-    def __init__(self, config: C4Config) -> None:
-        from datatrove.pipeline.filters import C4QualityFilter as _DT
-
-        c = config
+    def __init__(self, config: C4Config, words: WordSplitter | None = None) -> None:
         self.config = config
-        self._dt = _DT(remove_citations=c.remove_citations, filter_no_terminal_punct=c.filter_no_terminal_punct,
-                       min_num_sentences=-1 if c.min_num_sentences is None else c.min_num_sentences,
-                       min_words_per_line=-1 if c.min_words_per_line is None else c.min_words_per_line,
-                       max_word_length=-1 if c.max_word_length is None else c.max_word_length,
-                       filter_lorem_ipsum=c.filter_lorem_ipsum, filter_javascript=c.filter_javascript,
-                       filter_curly_bracket=c.filter_curly_bracket, filter_policy=c.filter_policy)
+        self.words = words if words is not None else WordSplitter()
+        self._policy = "|".join(lower_contains(p) for p in C4_POLICY_SUBSTRINGS)
 
-    def evaluate(self, text):
-        from stages.filter.result import evaluate_per_row
+    def evaluate(self, text: pa.Array) -> FilterResult:
+        c = self.config
+        n = len(text)
+        raw, off = splitlines(text)
+        lines = strip(raw)
+        n_lines = len(lines)
+        doc = owner(off)
+        alive = np.ones(n_lines, dtype=bool)
+        if c.max_word_length is not None:
+            alive &= ~self._has_long_word(lines, c.max_word_length)
+        n_words = pc.count_substring_regex(lines, NON_WS_RUN).to_numpy(zero_copy_only=False)
+        if c.remove_citations:
+            lines = pc.replace_substring_regex(lines, CITATION, "")
+        if c.filter_no_terminal_punct:
+            ends = pc.match_substring_regex(lines, r"[.?!\"']$").to_numpy(zero_copy_only=False)
+            ellipsis = pc.ends_with(lines, "...").to_numpy(zero_copy_only=False)
+            alive &= ends & ~ellipsis
+        if c.min_words_per_line is not None:
+            alive &= n_words >= c.min_words_per_line
+        event = np.zeros(n_lines, dtype=bool)
+        lorem = np.zeros(n_lines, dtype=bool)
+        if c.filter_lorem_ipsum:
+            lorem = alive & self._match(lines, lower_contains("lorem ipsum"))
+            event |= lorem
+            alive &= ~lorem
+        if c.filter_javascript:
+            alive &= ~self._match(lines, lower_contains("javascript"))
+        if c.filter_curly_bracket:
+            curly = alive & pc.match_substring(lines, "{").to_numpy(zero_copy_only=False)
+            event |= curly
+            alive &= ~curly
+        if c.filter_policy:
+            alive &= ~self._match(lines, self._policy)
 
-        return evaluate_per_row(self.name, self._dt, text, {})
+        # The document is rejected at its first line that holds lorem ipsum or `{` (datatrove returns mid-loop).
+        first_event = np.full(n, n_lines, dtype=np.int64)
+        ev = np.flatnonzero(event)
+        np.minimum.at(first_event, doc[ev], ev)
+        has_event = first_event < n_lines
+        event_is_lorem = np.zeros(n, dtype=bool)
+        event_is_lorem[has_event] = lorem[first_event[has_event]]
+        rules = [("lorem_ipsum", has_event & event_is_lorem), ("curly_bracket", has_event & ~event_is_lorem)]
+
+        kept = lines.filter(pa.array(alive))
+        kept_off = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(doc[alive], minlength=n), out=kept_off[1:])
+        if c.min_num_sentences is not None:
+            sentences = np.bincount(doc[alive], weights=self._sentences(kept), minlength=n)
+            rules.append(("too_few_sentences", sentences < c.min_num_sentences))
+        joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(kept_off.astype(np.int32)), kept.cast(pa.string())), "\n")
+        return FilterResult(reasons=combine_rule_masks(self.name, rules, n),
+                            text=strip(joined).cast(pa.large_string()))
+
+    @staticmethod
+    def _match(lines: pa.Array, pattern: str) -> np.ndarray:
+        return pc.match_substring_regex(lines, pattern).to_numpy(zero_copy_only=False)
+
+    @staticmethod
+    def _has_long_word(lines: pa.Array, max_chars: int) -> np.ndarray:
+        """(n_lines,) bool: a whitespace word longer than max_chars; only lines that long are split."""
+        out = np.zeros(len(lines), dtype=bool)
+        long_lines = np.flatnonzero(char_lengths(lines) > max_chars)
+        if len(long_lines):
+            words, w_off = split_regex(lines.take(pa.array(long_lines)), WS_RUN)
+            longest = np.zeros(len(long_lines), dtype=np.int64)
+            np.maximum.at(longest, owner(w_off), char_lengths(words))
+            out[long_lines] = longest > max_chars
+        return out
+
+    def _sentences(self, lines: pa.Array) -> np.ndarray:
+        """(n_lines,) float64 sentences of each line, as datatrove's `len(split_into_sentences(line))`."""
+        w = self.words
+        chunks, line_chunks = w.split_chunks(lines)
+        ids = w.chunk_ids(chunks)
+        types, per_chunk = w.tokens_of_chunks(ids)
+        chunk_tokens = np.zeros(len(per_chunk) + 1, dtype=np.int64)
+        np.cumsum(per_chunk, out=chunk_tokens[1:])
+        # Separators: a line with k chunks splits into k+1 whitespace runs (first and last may be "").
+        seps, sep_off = split_regex(lines, NON_WS_RUN)
+        sep_len = char_lengths(seps)
+        is_space = pc.equal(seps, " ").to_numpy(zero_copy_only=False)
+        first = sep_off[:-1]
+        lead = sep_len[first] > 0
+        inner_ws = (sep_len > 0) & ~is_space  # a run other than one " " leaves a whitespace token
+        last = sep_off[1:] - 1
+        ws_after = (sep_len[last] > 0) & ~is_space[last] & (np.diff(sep_off) > 1)
+        ws_before = np.zeros(len(chunks), dtype=bool)
+        # chunk j of line l follows separator j of line l
+        chunk_line = owner(line_chunks)
+        j = np.arange(len(chunks)) - line_chunks[chunk_line]
+        sep_index = sep_off[chunk_line] + j
+        ws_before = np.where(j == 0, lead[chunk_line], inner_ws[sep_index])
+        return _sentences_per_line(line_chunks, chunk_tokens, types, w.type_array("sent_punct"),
+                                   w.type_array("punct"), ws_before, ws_after).astype(np.float64)

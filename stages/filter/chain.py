@@ -12,14 +12,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.filter.c4 import C4Config
-from stages.filter.fineweb import FineWebConfig
-from stages.filter.gopher_quality import GopherQualityConfig
-from stages.filter.gopher_repetition import GopherRepetitionConfig
+from stages.filter.c4 import C4Config, C4Filter
+from stages.filter.fineweb import FineWebConfig, FineWebFilter
+from stages.filter.gopher_quality import GopherQualityConfig, GopherQualityFilter
+from stages.filter.gopher_repetition import GopherRepetitionConfig, GopherRepetitionFilter
 from stages.filter.language import LanguageConfig, LanguageFilter
 from stages.filter.length import LengthConfig, LengthFilter
 from stages.filter.quality import QualityConfig, QualityFilter
 from stages.filter.result import FilterResult
+from stages.filter.words import WordSplitter
 from stages.reasons import add_reasons, reasons_of
 from stages.schema import REASON
 
@@ -61,17 +62,25 @@ class FilterConfig:
 
 
 def _build_filters(config: FilterConfig) -> list:
-    from stages.filter.c4 import C4Filter
-    from stages.filter.fineweb import FineWebFilter
-    from stages.filter.gopher_quality import GopherQualityFilter
-    from stages.filter.gopher_repetition import GopherRepetitionFilter
-
-    pairs = [
-        (config.length, LengthFilter), (config.language, LanguageFilter),
-        (config.gopher_repetition, GopherRepetitionFilter), (config.gopher_quality, GopherQualityFilter),
-        (config.c4, C4Filter), (config.fineweb, FineWebFilter), (config.quality, QualityFilter),
-    ]
-    return [cls(sub) for sub, cls in pairs if sub is not None]
+    """The enabled filters in chain order; the word filters share one WordSplitter (one chunk cache)."""
+    stop_words = config.gopher_quality.stop_words if config.gopher_quality is not None else ()
+    words = WordSplitter(stop_words)
+    filters: list = []
+    if config.length is not None:
+        filters.append(LengthFilter(config.length))
+    if config.language is not None:
+        filters.append(LanguageFilter(config.language))
+    if config.gopher_repetition is not None:
+        filters.append(GopherRepetitionFilter(config.gopher_repetition, words))
+    if config.gopher_quality is not None:
+        filters.append(GopherQualityFilter(config.gopher_quality, words))
+    if config.c4 is not None:
+        filters.append(C4Filter(config.c4, words))
+    if config.fineweb is not None:
+        filters.append(FineWebFilter(config.fineweb, words))
+    if config.quality is not None:
+        filters.append(QualityFilter(config.quality))
+    return filters
 
 
 class FilterChain:
@@ -107,10 +116,12 @@ class FilterChain:
             result: FilterResult = f.evaluate(sub)
             for name, values in result.columns.items():
                 scores[name][rows] = values.to_numpy(zero_copy_only=False)
-            if result.text is not None:
-                text = _scatter_text(text, rows, result.text)
-                text_edited = True
             failed = pc.is_valid(result.reasons).to_numpy(zero_copy_only=False)
+            if result.text is not None and not failed.all():
+                # only the rows this filter keeps take its edit (datatrove edits a document it passes on)
+                passed = ~failed
+                text = _scatter_text(text, rows[passed], result.text.filter(pa.array(passed)))
+                text_edited = True
             reasons[rows[failed]] = np.asarray(result.reasons.to_numpy(zero_copy_only=False), dtype=object)[failed]
             alive[rows[failed]] = False
 

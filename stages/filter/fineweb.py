@@ -3,6 +3,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stages.filter.result import FilterResult, combine_rule_masks
+from stages.filter.segments import char_lengths, per_text, ratio, repeated, split_literal, strip
+from stages.filter.words import WordSplitter
+
+_TERMINAL_PUNCTUATION = None
+
+
+def _terminal_punctuation() -> pa.Array:
+    """datatrove `TERMINAL_PUNCTUATION` (utils/text.py, 160 single characters), read once from datatrove."""
+    global _TERMINAL_PUNCTUATION
+    if _TERMINAL_PUNCTUATION is None:
+        from datatrove.utils.text import TERMINAL_PUNCTUATION
+
+        _TERMINAL_PUNCTUATION = pa.array(sorted(TERMINAL_PUNCTUATION), pa.string())
+    return _TERMINAL_PUNCTUATION
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FineWebConfig:
@@ -40,22 +60,43 @@ class FineWebConfig:
             raise ValueError(f"fineweb.short_line_length={self.short_line_length}: must be >= 0 characters")
 
 
+
 class FineWebFilter:
+    """FineWeb quality rules on whole batches; reasons `fineweb_qual.<rule>` with datatrove's rule names."""
+
     name = "fineweb_qual"
 
-    def __init__(self, config: FineWebConfig) -> None:
-        from datatrove.pipeline.filters import FineWebQualityFilter as _DT
-
-        c = config
+    def __init__(self, config: FineWebConfig, words: WordSplitter | None = None) -> None:
         self.config = config
-        self._dt = _DT(line_punct_thr=c.line_punct_thr or 0.0, line_punct_exclude_zero=c.line_punct_exclude_zero,
-                       short_line_thr=1.0 if c.short_line_thr is None else c.short_line_thr,
-                       short_line_length=c.short_line_length,
-                       char_duplicates_ratio=1.0 if c.char_duplicates_ratio is None else c.char_duplicates_ratio,
-                       new_line_ratio=float("inf") if c.new_line_ratio is None else c.new_line_ratio)
+        self.words = words if words is not None else WordSplitter()
 
-    def evaluate(self, text):
-        from stages.filter.result import FilterResult, evaluate_per_row
-
-        r = evaluate_per_row(self.name, self._dt, text, {})
-        return FilterResult(reasons=r.reasons)
+    def evaluate(self, text: pa.Array) -> FilterResult:
+        c = self.config
+        n = len(text)
+        raw_lines, raw_off = split_literal(text, "\n")
+        nonblank = pc.greater(pc.binary_length(strip(raw_lines)), 0)
+        lines = raw_lines.filter(nonblank)
+        kept = nonblank.to_numpy(zero_copy_only=False)
+        line_off = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(per_text(raw_off, kept).astype(np.int64), out=line_off[1:])
+        n_lines = np.diff(line_off)
+        rules: list[tuple[str, np.ndarray]] = [("empty", n_lines == 0)]
+        if c.line_punct_thr is not None:
+            last = pc.utf8_slice_codeunits(lines, -1)
+            ends = pc.is_in(last, value_set=_terminal_punctuation()).to_numpy(zero_copy_only=False)
+            share = ratio(per_text(line_off, ends), n_lines)
+            fail = share < c.line_punct_thr
+            if c.line_punct_exclude_zero:
+                fail &= share != 0
+            rules.append(("line_punct_ratio", fail))
+        if c.short_line_thr is not None:
+            short = char_lengths(lines) <= c.short_line_length
+            rules.append(("short_line_ratio", ratio(per_text(line_off, short), n_lines) > c.short_line_thr))
+        newlines = pc.count_substring(text, "\n").to_numpy(zero_copy_only=False)
+        if c.char_duplicates_ratio is not None:
+            dup_chars = per_text(line_off, repeated(lines, line_off) * char_lengths(lines))
+            rules.append(("char_dup_ratio", ratio(dup_chars, char_lengths(text) - newlines) > c.char_duplicates_ratio))
+        if c.new_line_ratio is not None:
+            n_words = self.words.tokens(text).counts
+            rules.append(("list_ratio", ratio(newlines, n_words) > c.new_line_ratio))
+        return FilterResult(reasons=combine_rule_masks(self.name, rules, n))

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from stages.filter.result import FilterResult
+from stages.filter.result import FilterResult, combine_rule_masks
+from stages.filter.segments import owner, per_text, ratio, splitlines
+from stages.filter.words import WordSplitter, _WS_CLASS
 
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """datatrove `gopher_quality_filter.STOP_WORDS` (Gopher App. A)."""
@@ -74,27 +78,67 @@ class GopherQualityConfig:
             raise ValueError(f"{g}.stop_words: must be non-empty strings, got {self.stop_words!r}")
 
 
+
+_BULLET_START = f"^[{_WS_CLASS}]*[•\\-]"
+_ELLIPSIS_END = f"(\\.\\.\\.|…)[{_WS_CLASS}]*$"
+
+
 class GopherQualityFilter:
+    """Gopher quality rules on whole batches; reasons `gopher_qual.<rule>` (datatrove's names without `gopher_`,
+    and `too_few_stop_words` for datatrove's `gopher_enough_stop_words`)."""
+
     name = "gopher_qual"
 
-    def __init__(self, config: GopherQualityConfig) -> None:
-        from datatrove.pipeline.filters import GopherQualityFilter as _DT
-
-        c = config
+    def __init__(self, config: GopherQualityConfig, words: WordSplitter | None = None) -> None:
         self.config = config
-        self._dt = _DT(min_doc_words=c.min_doc_words, max_doc_words=c.max_doc_words,
-                       min_avg_word_length=c.min_avg_word_length, max_avg_word_length=c.max_avg_word_length,
-                       max_symbol_word_ratio=c.max_symbol_word_ratio, max_bullet_lines_ratio=c.max_bullet_lines_ratio,
-                       max_ellipsis_lines_ratio=c.max_ellipsis_lines_ratio,
-                       max_non_alpha_words_ratio=c.min_alpha_word_ratio, min_stop_words=c.min_stop_words,
-                       stop_words=list(c.stop_words))
+        self.words = words if words is not None else WordSplitter(config.stop_words)
+        if self.words.stop_words != tuple(config.stop_words):
+            raise ValueError("gopher_quality: the shared WordSplitter was built with other stop words")
 
     def evaluate(self, text: pa.Array) -> FilterResult:
-        from stages.filter.result import evaluate_per_row
-
-        ren = {k: k.removeprefix("gopher_") for k in ("gopher_short_doc", "gopher_long_doc", "gopher_below_avg_threshold",
-               "gopher_above_avg_threshold", "gopher_too_many_hashes", "gopher_too_many_ellipsis",
-               "gopher_too_many_bullets", "gopher_too_many_end_ellipsis", "gopher_below_alpha_threshold")}
-        ren["gopher_enough_stop_words"] = "too_few_stop_words"
-        r = evaluate_per_row(self.name, self._dt, text, ren)
-        return FilterResult(reasons=r.reasons)
+        c = self.config
+        w = self.words
+        tokens = w.tokens(text)
+        n_words = tokens.counts.astype(np.float64)
+        content = w.type_array("content")[tokens.types]
+        n_content = per_text(tokens.offsets, content)
+        content_chars = per_text(tokens.offsets, content * w.type_array("chars")[tokens.types])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_len = content_chars / n_content  # nan without content words: both length rules pass, as np.mean
+        rules: list[tuple[str, np.ndarray]] = []
+        if c.min_doc_words is not None:
+            rules.append(("short_doc", n_content < c.min_doc_words))
+        if c.max_doc_words is not None:
+            rules.append(("long_doc", n_content > c.max_doc_words))
+        if c.min_avg_word_length is not None:
+            rules.append(("below_avg_threshold", mean_len < c.min_avg_word_length))
+        if c.max_avg_word_length is not None:
+            rules.append(("above_avg_threshold", mean_len > c.max_avg_word_length))
+        if c.max_symbol_word_ratio is not None:
+            hashes = pc.count_substring(text, "#").to_numpy(zero_copy_only=False)
+            rules.append(("too_many_hashes", ratio(hashes, n_words) > c.max_symbol_word_ratio))
+            ellipsis = (pc.count_substring(text, "...").to_numpy(zero_copy_only=False)
+                        + pc.count_substring(text, "…").to_numpy(zero_copy_only=False))
+            rules.append(("too_many_ellipsis", ratio(ellipsis, n_words) > c.max_symbol_word_ratio))
+        if c.max_bullet_lines_ratio is not None or c.max_ellipsis_lines_ratio is not None:
+            lines, line_off = splitlines(text)
+            n_lines = np.diff(line_off)
+            if c.max_bullet_lines_ratio is not None:
+                bullet = pc.match_substring_regex(lines, _BULLET_START).to_numpy(zero_copy_only=False)
+                rules.append(("too_many_bullets", ratio(per_text(line_off, bullet), n_lines) > c.max_bullet_lines_ratio))
+            if c.max_ellipsis_lines_ratio is not None:
+                ends = pc.match_substring_regex(lines, _ELLIPSIS_END).to_numpy(zero_copy_only=False)
+                rules.append(("too_many_end_ellipsis",
+                              ratio(per_text(line_off, ends), n_lines) > c.max_ellipsis_lines_ratio))
+        if c.min_alpha_word_ratio is not None:
+            alpha = per_text(tokens.offsets, w.type_array("alpha")[tokens.types])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                alpha_share = alpha / n_words
+            rules.append(("below_alpha_threshold", alpha_share < c.min_alpha_word_ratio))
+        if c.min_stop_words is not None:
+            stop = w.type_array("stop")[tokens.types].astype(np.int64)
+            hit = stop >= 0
+            key = np.unique(tokens.doc_of[hit] * len(c.stop_words) + stop[hit])
+            distinct = np.bincount(key // max(1, len(c.stop_words)), minlength=len(text))
+            rules.append(("too_few_stop_words", distinct < c.min_stop_words))
+        return FilterResult(reasons=combine_rule_masks(self.name, rules, len(text)))

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pyarrow as pa
+
+from stages.filter.ngrams import ngram_repetition_chars
+from stages.filter.result import FilterResult, combine_rule_masks
+from stages.filter.segments import char_lengths, per_text, ratio, repeated, split_regex, strip
+from stages.filter.words import WordSplitter
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GopherRepetitionConfig:
@@ -68,20 +76,53 @@ class GopherRepetitionConfig:
         return [(n, f) for n, f in pairs if f is not None]
 
 
+
 class GopherRepetitionFilter:
+    """Gopher repetition rules on whole batches; reasons `gopher_rep.<rule>` with datatrove's rule names.
+
+    Paragraphs: `text.strip()` split on `\\n{2,}`; lines: raw text split on `\\n+`; words: spaCy tokens
+    (`WordSplitter`). Character fractions divide by `len(text)`.
+    """
+
     name = "gopher_rep"
 
-    def __init__(self, config: GopherRepetitionConfig) -> None:
-        from datatrove.pipeline.filters import GopherRepetitionFilter as _DT
-
-        c = config
+    def __init__(self, config: GopherRepetitionConfig, words: WordSplitter | None = None) -> None:
         self.config = config
-        self._dt = _DT(dup_line_frac=c.dup_line_frac, dup_para_frac=c.dup_para_frac,
-                       dup_line_char_frac=c.dup_line_char_frac, dup_para_char_frac=c.dup_para_char_frac,
-                       top_n_grams=tuple(c.top_n_grams()), dup_n_grams=tuple(c.dup_n_grams()))
+        self.words = words if words is not None else WordSplitter()
+        self._top = config.top_n_grams()
+        self._dup = config.dup_n_grams()
 
-    def evaluate(self, text):
-        from stages.filter.result import FilterResult, evaluate_per_row
+    def evaluate(self, text: pa.Array) -> FilterResult:
+        c = self.config
+        n_chars = char_lengths(text)
+        rules: list[tuple[str, np.ndarray]] = [("empty", n_chars == 0)]
 
-        r = evaluate_per_row(self.name, self._dt, text, {})
-        return FilterResult(reasons=r.reasons)
+        para, para_off = split_regex(strip(text), r"\n{2,}")
+        para_rep = repeated(para, para_off)
+        if c.dup_para_frac is not None:
+            rules.append(("dup_para_frac", ratio(per_text(para_off, para_rep), np.diff(para_off)) > c.dup_para_frac))
+        if c.dup_para_char_frac is not None:
+            chars = per_text(para_off, para_rep * char_lengths(para))
+            rules.append(("dup_para_char_frac", ratio(chars, n_chars) > c.dup_para_char_frac))
+
+        lines, line_off = split_regex(text, r"\n+")
+        line_rep = repeated(lines, line_off)
+        if c.dup_line_frac is not None:
+            rules.append(("dup_line_frac", ratio(per_text(line_off, line_rep), np.diff(line_off)) > c.dup_line_frac))
+        if c.dup_line_char_frac is not None:
+            chars = per_text(line_off, line_rep * char_lengths(lines))
+            rules.append(("dup_line_char_frac", ratio(chars, n_chars) > c.dup_line_char_frac))
+
+        if self._top or self._dup:
+            tokens = self.words.tokens(text)
+            w = self.words
+            top, dup = ngram_repetition_chars(
+                tokens.offsets, tokens.types, w.type_array("chars"), w.type_array("orth"), w.type_array("hash"),
+                w.type_array("pow"), np.array([n for n, _ in self._top], dtype=np.int64),
+                np.array([n for n, _ in self._dup], dtype=np.int64))
+            for k, (n, frac) in enumerate(self._top):
+                # top == -1: fewer than n words, datatrove skips the rule
+                rules.append((f"top_{n}_gram", (top[:, k] >= 0) & (ratio(top[:, k], n_chars) > frac)))
+            for k, (n, frac) in enumerate(self._dup):
+                rules.append((f"duplicated_{n}_n_grams", ratio(dup[:, k], n_chars) > frac))
+        return FilterResult(reasons=combine_rule_masks(self.name, rules, len(text)))

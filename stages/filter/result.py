@@ -34,17 +34,3 @@ def combine_rule_masks(filter_name: str, rules: list[tuple[str, np.ndarray]], n:
     first = np.argmax(fails, axis=1)  # the always-true last column maps "no rule failed" to None
     return pa.array(names[first], type=pa.string())
 
-
-def evaluate_per_row(filter_name: str, dt_filter, text: pa.Array, rename: dict[str, str]) -> FilterResult:
-    """Interim per-row evaluation through a datatrove filter object (replaced by the vectorised rules)."""
-    from datatrove.data import Document
-
-    reasons: list[str | None] = []
-    edited: list[str] = []
-    for i, t in enumerate(text.to_pylist()):
-        doc = Document(text=t or "", id=str(i))
-        res = dt_filter.filter(doc)
-        ok, why = (res, None) if not isinstance(res, tuple) else res
-        reasons.append(None if ok else f"{filter_name}.{rename.get(why, why)}")
-        edited.append(doc.text)
-    return FilterResult(reasons=pa.array(reasons, pa.string()), text=pa.array(edited, pa.large_string()))
