@@ -106,30 +106,35 @@ def _row_chunks(token_offsets: np.ndarray) -> list[tuple[int, int]]:
 
 def build_rows(tokens: np.ndarray, seg_len: np.ndarray, seg_ids: pa.Array, row_segs: np.ndarray,
                bucket: np.ndarray, token_type: pa.DataType, *, loss_mask: np.ndarray | None = None,
-               pad_to: np.ndarray | None = None, pad_token_id: int = 0) -> pa.Table:
+               pad_to: np.ndarray | None = None, pad_token_id: int = 0,
+               id_offsets: np.ndarray | None = None) -> pa.Table:
     """Assemble the sequence table.
 
     tokens: flat output tokens in row order; seg_len: (n_segments,) int64 summing to len(tokens); seg_ids:
-    (n_segments,) strings; row_segs: (n_rows + 1,) int64 segment offsets per row; bucket: (n_rows,) int16;
-    loss_mask: flat bool like tokens, or None for no column unless padding adds one; pad_to: (n_rows,) int64
-    target lengths: a row shorter than its target gets a pad segment (`PAD_DOC_ID`, loss_mask False).
+    strings, one per segment unless id_offsets says otherwise; row_segs: (n_rows + 1,) int64 segment offsets per
+    row; bucket: (n_rows,) int16; loss_mask: flat bool like tokens, or None for no column unless padding adds
+    one; pad_to: (n_rows,) int64 target lengths: a row shorter than its target gets a pad segment (`PAD_DOC_ID`,
+    loss_mask False); id_offsets: (n_rows + 1,) offsets of each row's ids in seg_ids when they are not one per
+    segment (a knots row is one segment naming all its documents), default row_segs.
     """
     seg_len = np.asarray(seg_len, dtype=np.int64)
     row_segs = np.asarray(row_segs, dtype=np.int64)
+    id_offsets = row_segs if id_offsets is None else np.asarray(id_offsets, dtype=np.int64)
     seg_cum = np.concatenate([[0], np.cumsum(seg_len)])
     token_offsets = seg_cum[row_segs]
     if pad_to is not None:
         row_len = np.diff(token_offsets)
         pad = np.maximum(np.asarray(pad_to, dtype=np.int64) - row_len, 0)
-        tokens, seg_len, seg_ids, row_segs, loss_mask = _pad_rows(
-            tokens, seg_len, seg_ids, row_segs, row_len, pad, pad_token_id, loss_mask)
+        tokens, loss_mask = _pad_tokens(tokens, row_len, pad, pad_token_id, loss_mask)
+        seg_len, row_segs = _append_to_rows(seg_len, row_segs, pad)
+        seg_ids, id_offsets = _append_to_rows(seg_ids.cast(pa.string()), id_offsets, pad)
         token_offsets = np.concatenate([[0], np.cumsum(row_len + pad)])
     runs = _row_chunks(token_offsets)
     values = pa.array(tokens, type=token_type)
     columns = {
         "input_ids": _list(token_offsets, values, runs),
         "doc_lens": _list(row_segs, pa.array(seg_len.astype(np.int32), pa.int32()), runs),
-        "doc_ids": _list(row_segs, seg_ids, runs),
+        "doc_ids": _list(id_offsets, seg_ids, runs),
         "bucket": pa.chunked_array([pa.array(np.asarray(bucket, dtype=np.int16)[r0:r1], pa.int16()) for r0, r1 in runs],
                                    type=pa.int16()),
     }
@@ -138,13 +143,12 @@ def build_rows(tokens: np.ndarray, seg_len: np.ndarray, seg_ids: pa.Array, row_s
     return pa.table(columns, schema=sequence_schema(token_type, loss_mask=loss_mask is not None))
 
 
-def _pad_rows(tokens: np.ndarray, seg_len: np.ndarray, seg_ids: pa.Array, row_segs: np.ndarray, row_len: np.ndarray,
-              pad: np.ndarray, pad_token_id: int, loss_mask: np.ndarray | None):
-    """Append one pad segment to every row with pad > 0; loss_mask becomes False on padding.
+def _pad_tokens(tokens: np.ndarray, row_len: np.ndarray, pad: np.ndarray, pad_token_id: int,
+                loss_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Pad each row's tokens by pad[r] copies of pad_token_id; loss_mask becomes False on padding.
 
-    Example: rows [a a b] [c] with pad [0, 2] -> [a a b] [c P P], segments [2, 1] [1] -> [2, 1] [1, 2].
+    Example: rows [a a b] [c], pad [0, 2] -> [a a b] [c P P], mask [T T T] [T F F].
     """
-    n_rows = len(row_len)
     row_start_new = np.concatenate([[0], np.cumsum(row_len + pad)])[:-1]
     row_start_old = np.concatenate([[0], np.cumsum(row_len)])[:-1]
     out = np.full(int((row_len + pad).sum()), pad_token_id, dtype=tokens.dtype)
@@ -152,20 +156,23 @@ def _pad_rows(tokens: np.ndarray, seg_len: np.ndarray, seg_ids: pa.Array, row_se
     out[dest] = tokens
     mask = np.zeros(len(out), dtype=bool)
     mask[dest] = True if loss_mask is None else loss_mask
-    # segments: real ones keep their order, a pad segment goes after the last segment of its row
-    segs_per_row = np.diff(row_segs)
+    return out, mask
+
+
+def _append_to_rows(items: np.ndarray | pa.Array, offsets: np.ndarray, pad: np.ndarray):
+    """Append one item to every row with pad > 0: the pad length to a length array, `PAD_DOC_ID` to an id array.
+
+    Example: items [2, 1 | 1], offsets [0, 2, 3], pad [0, 2] -> [2, 1 | 1, 2], offsets [0, 2, 4].
+    """
+    per_row = np.diff(offsets)
     has_pad = pad > 0
-    new_segs_per_row = segs_per_row + has_pad
-    new_row_segs = np.concatenate([[0], np.cumsum(new_segs_per_row)])
-    real_dest = np.arange(len(seg_len), dtype=np.int64) + np.repeat(new_row_segs[:-1] - row_segs[:-1], segs_per_row)
-    pad_dest = new_row_segs[1:][has_pad] - 1
-    new_len = np.empty(int(new_row_segs[-1]), dtype=np.int64)
-    new_len[real_dest] = seg_len
-    new_len[pad_dest] = pad[has_pad]
-    order = np.empty(len(new_len), dtype=np.int64)  # position -> source in concat([real ids, pad ids])
-    order[real_dest] = np.arange(len(seg_len))
-    order[pad_dest] = len(seg_len) + np.arange(int(has_pad.sum()))
-    all_ids = pa.concat_arrays([seg_ids.cast(pa.string()), pa.repeat(pa.scalar(PAD_DOC_ID, pa.string()), int(has_pad.sum()))])
-    new_ids = pc.take(all_ids, pa.array(order))
-    assert n_rows == len(new_row_segs) - 1
-    return out, new_len, new_ids, new_row_segs, mask
+    new_offsets = np.concatenate([[0], np.cumsum(per_row + has_pad)])
+    old_dest = np.arange(int(offsets[-1]), dtype=np.int64) + np.repeat(new_offsets[:-1] - offsets[:-1], per_row)
+    pad_dest = new_offsets[1:][has_pad] - 1
+    source = np.empty(int(new_offsets[-1]), dtype=np.int64)  # position -> index into concat([items, pads])
+    source[old_dest] = np.arange(int(offsets[-1]))
+    source[pad_dest] = int(offsets[-1]) + np.arange(int(has_pad.sum()))
+    if isinstance(items, np.ndarray):
+        return np.concatenate([items, pad[has_pad]])[source], new_offsets
+    pads = pa.repeat(pa.scalar(PAD_DOC_ID, pa.string()), int(has_pad.sum()))
+    return pc.take(pa.concat_arrays([items, pads]), pa.array(source)), new_offsets

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from packing_checks import check_rows, make_window
+from tests.packing.packing_checks import check_rows, make_window
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
