@@ -27,6 +27,16 @@ BOILERPLATE = ("Accept cookies to continue. This site uses cookies to improve yo
                "us on social media, and share this page with your friends. All rights reserved.")
 
 
+def letter_word(i: int) -> str:
+    """A distinct all-letter word for index i (digits would all normalise to "0")."""
+    out = ""
+    while True:
+        out += chr(97 + i % 26)
+        i //= 26
+        if i == 0:
+            return out
+
+
 def load_passages(words_per_passage: int = 300, limit: int | None = None) -> list[str]:
     """Real passages: each non-planted sample document cut at line ends into pieces of ~words_per_passage words."""
     reader = zstandard.ZstdDecompressor().stream_reader(SAMPLE.open("rb"))
@@ -53,7 +63,7 @@ def load_passages(words_per_passage: int = 300, limit: int | None = None) -> lis
 def zipf_passages(n: int, words: int, seed: int, vocab_size: int = 50_000) -> list[str]:
     """Generated text: n passages of `words` Zipf(1.1)-distributed words in lines of ~12 words (for scale runs)."""
     rng = np.random.default_rng(seed)
-    vocab = np.array([f"w{i:x}" for i in range(vocab_size)])
+    vocab = np.array([letter_word(i) for i in range(vocab_size)])
     ranks = np.minimum(rng.zipf(1.1, size=n * words), vocab_size) - 1
     toks = vocab[ranks].reshape(n, words)
     return ["\n".join(" ".join(row[i:i + 12]) for i in range(0, words, 12)) for row in toks]
@@ -151,7 +161,7 @@ def similarity_pairs(n_pairs: int, seed: int, words: int = 200) -> list[tuple[st
     """Pairs of texts whose Jaccard spreads evenly over [0, 1]: a base and a copy with a uniform share of
     its words replaced (for MinHash estimate parity across the whole range)."""
     rng = np.random.default_rng(seed)
-    vocab = [f"v{i}" for i in range(20_000)]
+    vocab = [letter_word(i) for i in range(20_000)]
     out = []
     for _ in range(n_pairs):
         base = [vocab[i] for i in rng.integers(len(vocab), size=words)]
