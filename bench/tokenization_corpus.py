@@ -34,9 +34,13 @@ def sample_documents() -> pa.RecordBatch:
 
 
 def corpus(target_mb: float) -> pa.RecordBatch:
-    """The sample, repeated (with fresh ids) until it holds at least `target_mb` MB of text, as one batch."""
+    """The sample, repeated (with fresh ids) until it holds at least `target_mb` MB of text, as one batch; below
+    the sample's size, every k-th document of it."""
     base = sample_documents()
-    size = base.column("text").nbytes / 1e6
+    size = text_mb(base)
+    if target_mb < size:  # every k-th document: keeps the mix of plays, fortunes and code
+        step = int(size // target_mb)
+        return base.take(pa.array(range(0, base.num_rows, step)))
     copies = max(1, int(-(-target_mb // size)))
     ids = pa.concat_arrays([pa.array([f"{i}#{c}" for i in base.column("id").to_pylist()]) for c in range(copies)])
     texts = pa.concat_arrays([base.column("text")] * copies)
