@@ -19,12 +19,13 @@ No Ray here: the runner in `pipelines/` calls `pack_window` per window. `packing
 from packing.config import (ChunkCut, Curriculum, DecompositionConfig, KnotsConfig, PackConfig, Packer, Padding,
                             RowTokens, ShortRest)
 from packing.decomposition import decompose
+from packing.knots import RID_ALPHABET, extra_tokens
 from packing.rows import PAD_DOC_ID, sequence_schema
 from packing.sampler import CurriculumSampler, Step, curriculum_odds
 from packing.window import PackResult, merge_stats, pack_window
 
 __all__ = [
     "ChunkCut", "Curriculum", "CurriculumSampler", "DecompositionConfig", "KnotsConfig", "PAD_DOC_ID", "PackConfig",
-    "PackResult", "Packer", "Padding", "RowTokens", "ShortRest", "Step", "curriculum_odds", "decompose",
-    "merge_stats", "pack_window", "sequence_schema",
+    "PackResult", "Packer", "Padding", "RID_ALPHABET", "RowTokens", "ShortRest", "Step", "curriculum_odds",
+    "decompose", "extra_tokens", "merge_stats", "pack_window", "sequence_schema",
 ]

@@ -184,6 +184,12 @@ class PackConfig:
                    f"decomposition.kmax={self.decomposition.kmax}: 2^kmax = {2**self.decomposition.kmax} must be "
                    f"<= max_tokens = {self.max_tokens}")
 
+        if self.packer == Packer.KNOTS:
+            extra = 2 * self.knots.n_chunks * self.knots.rid_chars + 5 * self.knots.n_chunks - 1
+            _check(self.capacity - extra >= self.knots.n_chunks,
+                   f"knots: a row of {self.capacity} tokens cannot hold {self.knots.n_chunks} chunks plus their "
+                   f"{extra} marker tokens (2 n |rid| + 5 n - 1); raise max_tokens or lower knots.n_chunks/rid_chars")
+
     @property
     def capacity(self) -> int:
         """Tokens a full row holds: L, or L + 1 under `row_tokens: L+1`."""

@@ -75,14 +75,16 @@ def _base_stats(w: _Window, config: PackConfig) -> dict[str, Any]:
     return {"packer": str(config.packer), "capacity": config.capacity, "documents": len(w.n_tokens),
             "empty_documents": int((w.n_tokens == 0).sum()), "input_tokens": tokens, "tokens": tokens,
             "sequences": 0, "padding_tokens": 0, "truncations": 0, "truncated_short_docs": 0, "dropped_tokens": 0,
-            "dropped_documents": 0, "marker_tokens": 0, "knotted_documents": 0, "buckets": {}, "bucket_tokens": {},
+            "dropped_documents": 0, "marker_tokens": 0, "knotted_documents": 0,
+            "knots_sequences": 0, "buckets": {}, "bucket_tokens": {},
             "attention_cost": 0, "concat_attention_cost": 0}
 
 
 def _finish(w: _Window, config: PackConfig, stats: dict[str, Any], seg_doc: np.ndarray, seg_off: np.ndarray,
             seg_len: np.ndarray, seg_split: np.ndarray, row_segs: np.ndarray, bucket: np.ndarray,
             row_target: np.ndarray | None = None, tokens: np.ndarray | None = None,
-            loss_mask: np.ndarray | None = None, seg_ids: pa.Array | None = None) -> PackResult:
+            loss_mask: np.ndarray | None = None, seg_ids: pa.Array | None = None,
+            id_offsets: np.ndarray | None = None) -> PackResult:
     """Copy tokens, build the table and fill the row counts shared by every packer."""
     if tokens is None:
         tokens = gather_tokens(w.values, w.doc_start[seg_doc] + seg_off, seg_len)
@@ -99,7 +101,7 @@ def _finish(w: _Window, config: PackConfig, stats: dict[str, Any], seg_doc: np.n
         loss_mask = np.ones(len(tokens), dtype=bool)
     table = build_rows(tokens, seg_len, seg_ids, row_segs, bucket, w.token_type, loss_mask=loss_mask,
                        pad_to=row_target if config.padding == Padding.SEGMENT else None,
-                       pad_token_id=config.pad_token_id)
+                       pad_token_id=config.pad_token_id, id_offsets=id_offsets)
     placed = int(row_len.sum())
     stats["tokens"] = placed
     stats["sequences"] = n_rows
@@ -201,7 +203,7 @@ def pack_window(docs: pa.Table, config: PackConfig) -> PackResult:
 
 _SUMMED = ("documents", "empty_documents", "input_tokens", "tokens", "sequences", "padding_tokens", "truncations",
            "truncated_short_docs", "dropped_tokens", "dropped_documents", "marker_tokens", "knotted_documents",
-           "attention_cost", "concat_attention_cost")
+           "knots_sequences", "attention_cost", "concat_attention_cost")
 
 
 def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
