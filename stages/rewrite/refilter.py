@@ -50,14 +50,17 @@ def hash_sample(ids: pa.Array | pa.ChunkedArray | list[str], fraction: float, se
 
 
 def read_reference(path: str | Path, max_docs: int, seed: int) -> list[str]:
-    """Texts of a parquet or jsonl file (`text` column); at most `max_docs`, sampled by stable_hash(text, seed)."""
+    """Texts of a parquet or jsonl[.gz|.zst] file (`text` column); at most `max_docs`, sampled by
+    stable_hash(text, seed)."""
     path = Path(path)
-    if path.suffix == ".parquet":
+    name = path.name
+    if name.endswith(".parquet"):
         texts = pq.read_table(path, columns=["text"]).column("text")
-    elif path.suffix in (".jsonl", ".json"):
-        texts = pajson.read_json(path).column("text")
+    elif name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst")):
+        with pa.input_stream(str(path), compression="detect") as stream:
+            texts = pajson.read_json(stream).column("text")
     else:
-        raise ValueError(f"{path}: reference documents must be .parquet or .jsonl with a `text` column")
+        raise ValueError(f"{path}: reference documents must be .parquet or .jsonl[.gz|.zst] with a `text` column")
     texts = pc.drop_null(texts).combine_chunks().cast(pa.large_string())
     if len(texts) > max_docs:
         order = np.argsort(stable_hash(texts.to_pylist(), seed), kind="stable")[:max_docs]
