@@ -1,0 +1,69 @@
+"""The heuristic filter chain (Gopher repetition + Gopher quality + C4 + FineWeb) vs datatrove 0.10.1's classes.
+
+`python -m bench.filter_heuristics [--quick] [--docs N] [--batch-docs B]`. Both run in this process, on one
+core, on the same ~800-character documents cut from the bundled corpus (data/sample). datatrove runs its four
+filters per document, in FineWeb's order (C4 with `filter_no_terminal_punct=False`), as `BaseFilter.run` would;
+carding runs `FilterChain` over Arrow batches of B documents, built fresh for every timed run so its chunk cache
+starts empty (a Ray worker keeps one chain for all its batches, as here within a run). Agreement (same keep/drop
+decision) and same first reason are checked first. Target (filter issue): ratio >= 20.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import pyarrow as pa  # noqa: E402
+
+from bench.common import emit, parser, print_environment, print_table, time_it  # noqa: E402
+from bench.filter_corpus import bench_documents, datatrove_decisions, datatrove_filters  # noqa: E402
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--docs", type=int, default=None, help="documents (default 4000; --quick 600)")
+    p.add_argument("--batch-docs", type=int, default=1000, help="documents per Arrow batch for carding")
+    args = p.parse_args()
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    from stages.filter import FilterChain, FilterConfig
+
+    print_environment(("datatrove", "spacy", "pyarrow", "numpy", "numba"), seed=args.seed)
+    n_docs = args.docs or (600 if args.quick else 4000)
+    texts = bench_documents(n_docs)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    config = FilterConfig(length=None, language=None, quality=None)  # the four heuristic filters only
+    batches = [pa.RecordBatch.from_pydict({
+        "id": [f"d{i}" for i in range(s, min(s + args.batch_docs, n_docs))],
+        "text": pa.array(texts[s:s + args.batch_docs], pa.large_string()),
+        "source": ["bench"] * len(texts[s:s + args.batch_docs]), "meta": ["{}"] * len(texts[s:s + args.batch_docs])})
+        for s in range(0, n_docs, args.batch_docs)]
+
+    def ours() -> list[str | None]:
+        chain = FilterChain(config)
+        return [r for b in batches for r in chain.process(b).column("reject_reason").to_pylist()]
+
+    filters = datatrove_filters()
+
+    def peer() -> list[str | None]:
+        return [r for r, _ in datatrove_decisions(texts, filters)]
+
+    # warm-up on a slice (spaCy models, numba's compiled kernels), then check agreement on the full input
+    datatrove_decisions(texts[:50], filters)
+    FilterChain(config).process(batches[0].slice(0, 50))
+    t_ours, got = time_it("carding FilterChain", ours, items=n_docs, item_unit="docs", mb=mb,
+                          repeat=args.repeat, warmup=0)
+    t_peer, want = time_it("datatrove 4 filters", peer, items=n_docs, item_unit="docs", mb=mb, repeat=1, warmup=0)
+    same_decision = sum((a is None) == (b is None) for a, b in zip(got, want)) / n_docs
+    same_reason = sum(a == b for a, b in zip(got, want)) / n_docs
+    kept = sum(r is None for r in got)
+    print(f"documents: {n_docs} ({mb:.2f} MB), kept {kept}; same keep/drop {same_decision:.4%}, "
+          f"same reason {same_reason:.4%}")
+    print_table("heuristic chain, one core (docs/s per core)", [t_ours, t_peer], peer=t_peer)
+    emit("filter_heuristics", metric="docs_per_s_per_core", value=t_ours.per_s, unit="docs/s", peer="datatrove",
+         ratio=t_ours.per_s / t_peer.per_s, agreement=round(same_decision, 6), same_reason=round(same_reason, 6),
+         peer_docs_per_s=round(t_peer.per_s, 2), docs=n_docs)
+
+
+if __name__ == "__main__":
+    main()
