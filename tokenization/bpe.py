@@ -27,7 +27,7 @@ from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from stages.schema import stable_hash
 from tokenization.arrow_io import text_buffers
-from tokenization.config import MARKER_COUNT, TokenizeConfig
+from tokenization.config import MARKER_COUNT, BpeTrainConfig, TokenizeConfig
 
 LOSSLESS_PROBES = ["", "plain ascii", "  leading and trailing  ", "😀🇫🇷👩‍👩‍👧", "漢字かな交じり文", "e\u0301\u0327",
                    "line\r\nnext\rx\n\n\t", "nul\x00byte", "<|eos|><|pad|> <|marker_0|>", "\U0010ffff", "ﬁ ① Å"]
@@ -187,18 +187,21 @@ def _sample(batches: Iterable[pa.RecordBatch | pa.Table], k: int, seed: int) -> 
     return [keep_text[i] for i in order if keep_text[i] is not None]
 
 
-def train_tokenizer(config: TokenizeConfig, batches: Iterable[pa.RecordBatch | pa.Table]) -> Path:
-    """Train a byte-level BPE on a seeded sample of `batches` (document schema) and write `config.bpe_path`.
+def train_tokenizer(config: TokenizeConfig, batches: Iterable[pa.RecordBatch | pa.Table],
+                    output: str | Path | None = None) -> Path:
+    """Train a byte-level BPE on a seeded sample of `batches` (document schema: id, text) and write tokenizer.json.
 
-    Model: `models.BPE`, `ByteLevel(add_prefix_space=False)` pre-tokenizer and decoder, no normaliser,
+    Writes to `output`, else to `config.bpe_path`; settings from `config.train` (defaults when None). Model:
+    `models.BPE`, `ByteLevel(add_prefix_space=False)` pre-tokenizer and decoder, no normaliser,
     `BpeTrainer(vocab_size, special_tokens, initial_alphabet=ByteLevel.alphabet())` (spec/tokenization.md).
-    Special tokens get ids 0..k-1 in `config.train.special_tokens` order. The file is written atomically.
+    Special tokens get ids 0..k-1 in `special_tokens` order. The file is written atomically. The sample is
+    the `sample_docs` ids with the smallest stable hash, so the result does not depend on batching or order.
     Set RAYON_NUM_THREADS to bound the trainer's threads.
     """
-    if config.train is None or config.bpe_path is None:
-        raise ValueError("tokenize.train and tokenize.bpe_path: both are needed to train a tokenizer (train holds "
-                         "vocab_size, special_tokens, sample_docs; bpe_path is where tokenizer.json goes)")
-    train = config.train
+    target = output if output is not None else config.bpe_path
+    if target is None:
+        raise ValueError("train-tokenizer: no output path (pass --output, or set tokenize.bpe_path)")
+    train = config.train if config.train is not None else BpeTrainConfig()
     sample = _sample(batches, train.sample_docs, train.seed)
     if not sample:
         raise ValueError("train-tokenizer: the input has no documents to train on")
@@ -209,7 +212,7 @@ def train_tokenizer(config: TokenizeConfig, batches: Iterable[pa.RecordBatch | p
                                   special_tokens=list(train.special_tokens), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(sample, trainer=trainer, length=len(sample))
-    out = Path(config.bpe_path)
+    out = Path(target)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     tmp.write_text(tok.to_str(pretty=False), encoding="utf-8")

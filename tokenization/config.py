@@ -67,18 +67,18 @@ class BpeTrainConfig:
 
     def __post_init__(self) -> None:
         if self.vocab_size < 256 + len(self.special_tokens):
-            raise ValueError(f"tokenize.train.vocab_size={self.vocab_size}: must be >= 256 + "
+            raise ValueError(f"vocab_size={self.vocab_size}: must be >= 256 + "
                              f"{len(self.special_tokens)} specials (the byte-level alphabet needs 256 ids)")
         if self.vocab_size > 2**32 - 1:
-            raise ValueError(f"tokenize.train.vocab_size={self.vocab_size}: must fit uint32")
+            raise ValueError(f"vocab_size={self.vocab_size}: must fit uint32")
         if len(set(self.special_tokens)) != len(self.special_tokens) or any(not s for s in self.special_tokens):
-            raise ValueError(f"tokenize.train.special_tokens={self.special_tokens}: must be distinct, non-empty")
+            raise ValueError(f"special_tokens={self.special_tokens}: must be distinct, non-empty")
         if self.sample_docs < 1:
-            raise ValueError(f"tokenize.train.sample_docs={self.sample_docs}: must be >= 1")
+            raise ValueError(f"sample_docs={self.sample_docs}: must be >= 1")
         if self.min_frequency < 0:
-            raise ValueError(f"tokenize.train.min_frequency={self.min_frequency}: must be >= 0")
+            raise ValueError(f"min_frequency={self.min_frequency}: must be >= 0")
         if not 0 <= self.seed < 2**64:
-            raise ValueError(f"tokenize.train.seed={self.seed}: must be in [0, 2**64)")
+            raise ValueError(f"seed={self.seed}: must be in [0, 2**64)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -132,22 +132,22 @@ class TokenizeConfig:
     def __post_init__(self) -> None:
         if self.level < (-7 if self.codec == Codec.zstd else 0) or self.level > (22 if self.codec == Codec.zstd else 9):
             allowed = "-7..22" if self.codec == Codec.zstd else "0..9"
-            raise ValueError(f"tokenize.level={self.level}: codec {self.codec} allows {allowed}")
+            raise ValueError(f"level={self.level}: codec {self.codec} allows {allowed}")
         if self.window_bytes is not None and self.window_bytes < 1:
-            raise ValueError(f"tokenize.window_bytes={self.window_bytes}: must be >= 1 byte, or null for whole "
+            raise ValueError(f"window_bytes={self.window_bytes}: must be >= 1 byte, or null for whole "
                              "documents")
         for name in ("share", "pair_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"tokenize.{name}={value}: must be a probability in [0, 1]")
+                raise ValueError(f"{name}={value}: must be a probability in [0, 1]")
         if not 0 <= self.seed < 2**64:
-            raise ValueError(f"tokenize.seed={self.seed}: must be in [0, 2**64)")
+            raise ValueError(f"seed={self.seed}: must be in [0, 2**64)")
         if self.scheme == Scheme.proxy and self.layout != Layout.carding:
-            raise ValueError(f"tokenize.layout={self.layout}: the proxy scheme needs layout carding (its "
+            raise ValueError(f"layout={self.layout}: the proxy scheme needs layout carding (its "
                              "compressed ids live at 320-575)")
         if self.scheme == Scheme.bpe:
             if self.bpe_path is None:
-                raise ValueError("tokenize.bpe_path: required for scheme bpe (a tokenizer.json path; "
+                raise ValueError("bpe_path: required for scheme bpe (a tokenizer.json path; "
                                  "`carding train-tokenizer CONFIG` writes one when tokenize.train is set)")
             if self.train is None:
                 _require_file(self.bpe_path)
@@ -157,5 +157,5 @@ def _require_file(path: str) -> None:
     from pathlib import Path
 
     if not Path(path).is_file():
-        raise ValueError(f"tokenize.bpe_path={path}: no such file (run `carding train-tokenizer CONFIG` with "
-                         "tokenize.train set, or point at an existing tokenizer.json)")
+        raise ValueError(f"bpe_path={path}: no such file (run `carding train-tokenizer CONFIG` with "
+                         "train set, or point at an existing tokenizer.json)")

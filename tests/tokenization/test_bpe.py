@@ -48,11 +48,16 @@ def test_round_trip_corpus_and_specials(bpe_path: str, corpus: pa.RecordBatch) -
     assert tok.special_ids == {"pad": 0, "bos": 1, "eos": 2} and len(tok.marker_ids) == 25
 
 
+@pytest.fixture(scope="module")
+def bpe(bpe_path: str) -> Tokenizer:
+    return _tok(bpe_path)
+
+
 @settings(max_examples=150, deadline=None)
 @given(texts=st.lists(st.text(), max_size=6))
-def test_round_trip_any_text(bpe_path: str, texts: list[str]) -> None:
+def test_round_trip_any_text(bpe: Tokenizer, texts: list[str]) -> None:
     """decode(encode(s)) == s for any text; the only special in the output is the final EOS."""
-    tok = _tok(bpe_path)
+    tok = bpe
     tokens = tok.encode(pa.array(texts + ["<|eos|><|pad|><|marker_3|>"], pa.large_string()))
     for i, text in enumerate(texts + ["<|eos|><|pad|><|marker_3|>"]):
         ids = tokens[i].values.to_numpy()
