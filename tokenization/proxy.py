@@ -106,7 +106,8 @@ class ProxyScheme:
         frames, frame_len = self._compress(data, win_start[cw], win_len[cw])
         use_frame = frame_len < win_len[cw] if self.config.fallback_raw else np.ones(len(cw), bool)
 
-        # one list array: element i < n_windows is window i (+64), then the frames (+320), then 6 structural tokens
+        # one values buffer of elements: window i (+64) for i < n_windows, then the frames (+320), then the 6
+        # structural tokens; elem_offs delimits them
         n_w, n_f = len(win_doc), len(cw)
         values = np.empty(len(data) + len(frames) + 6, dtype=dtype)
         np.add(data, dtype.type(self.layout.byte_base), out=values[:len(data)], dtype=dtype)

@@ -63,6 +63,17 @@ def test_round_trip_any_text(texts: list[str], window: int | None, codec: Codec,
         assert tok.decode_text(tokens[i].values.to_numpy()) == text
 
 
+@settings(max_examples=40, deadline=None)
+@given(raw=st.lists(st.binary(max_size=3000), max_size=4), window=st.sampled_from([7, 1024, None]))
+def test_invalid_utf8_is_kept_as_raw_bytes(raw: list[bytes], window: int | None) -> None:
+    """Policy (as the bytes scheme): any bytes, valid UTF-8 or not, come back exactly from a binary column."""
+    tok = _tok(window_bytes=window, share=0.5)
+    batch = pa.record_batch({"id": pa.array([f"b{i}" for i in range(len(raw))]),
+                             "text": pa.array(raw, pa.large_binary())})
+    tokens = tok.process(batch).column("tokens")
+    assert [tok.decode(tokens[i].values.to_numpy()) for i in range(len(raw))] == raw
+
+
 def test_view_choice_is_seeded_by_id_not_by_batch() -> None:
     """Split a batch anywhere: each document gets the same tokens; the share is close to the configured one."""
     texts = [f"document number {i} " * 20 for i in range(400)]
