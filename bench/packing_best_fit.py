@@ -11,6 +11,9 @@ Then the fill table: rows vs concat-and-chunk at L = 2048 and 8192, for several 
 """
 from __future__ import annotations
 
+import statistics
+import time
+
 import numpy as np
 import pyarrow as pa
 
@@ -110,6 +113,16 @@ def token_table(n_tokens: np.ndarray, seed: int) -> pa.Table:
                      "n_tokens": pa.array(n_tokens.astype(np.int32))})
 
 
+def _cpu_median(fn, repeat: int) -> float:
+    """Median process CPU seconds of fn (one thread): robust to other jobs sharing the machine's cores."""
+    samples = []
+    for _ in range(max(1, repeat)):
+        t0 = time.process_time()
+        fn()
+        samples.append(time.process_time() - t0)
+    return statistics.median(samples)
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--docs", type=int, default=None, help="documents for the kernel timing (default 1M, quick 200K)")
@@ -137,10 +150,12 @@ def main() -> None:
 
     t_bf, (_, bf_off) = time_it("best_fit (numba kernel)", kernel(False), items=n_docs, item_unit="docs",
                                 repeat=args.repeat)
+    cpu_s = _cpu_median(kernel(False), args.repeat)
     t_ff, (_, ff_off) = time_it("first_fit (numba kernel)", kernel(True), items=n_docs, item_unit="docs",
                                 repeat=args.repeat)
     t_py_ff, _ = time_it("first_fit_python", lambda: python_pack_docs(prefix, L, best=False), items=n_py,
                          item_unit="docs", repeat=1, warmup=0)
+    py_cpu_s = _cpu_median(lambda: python_pack_docs(prefix, L, best=False), 1)
     t_py_bf, _ = time_it("best_fit_python (OBFD)", lambda: python_pack_docs(prefix, L, best=True), items=n_py,
                          item_unit="docs", repeat=1, warmup=0)
 
@@ -154,6 +169,9 @@ def main() -> None:
         e2e[packer] = (t, res)
     print_table(f"packing speed, L = {L} (ratio = docs/s vs first_fit_python)",
                 [t_bf, t_ff, t_py_ff, t_py_bf] + [t for t, _ in e2e.values()], peer=t_py_ff)
+    print(f"best_fit kernel, process CPU time: {cpu_s:.4f} s = {n_docs / cpu_s:,.0f} docs/s on one core "
+          f"(wall time above includes waiting for cores shared with other jobs); first_fit_python "
+          f"{n_py / py_cpu_s:,.0f} docs/s CPU; CPU ratio {(n_docs / cpu_s) / (n_py / py_cpu_s):.1f}")
 
     print(f"\nrows vs concat-and-chunk (one window of all {n_e2e:,} end-to-end docs, L = {L})")
     print(f"{'packer':<12} {'sequences':>10} {'extra %':>10} {'fill':>8} {'truncations':>12} {'short cut':>10} "
@@ -191,6 +209,7 @@ def main() -> None:
          ratio=t_bf.per_s / t_py_ff.per_s,
          extra_sequences_pct=round(100.0 * (bf_rows - concat_rows) / concat_rows, 6),
          fill=round(int(lens.sum()) / (bf_rows * L), 6), truncated_short_docs=s_bf["truncated_short_docs"],
+         cpu_docs_per_s=round(n_docs / cpu_s, 1), cpu_ratio=round((n_docs / cpu_s) / (n_py / py_cpu_s), 2),
          pack_window_docs_per_s=round(e2e[Packer.BEST_FIT][0].per_s, 1),
          first_fit_docs_per_s=round(t_ff.per_s, 1), best_fit_python_docs_per_s=round(t_py_bf.per_s, 1),
          extra_sequences_pct_2048=round(extra_at.get(2048, float("nan")), 6),
