@@ -12,7 +12,7 @@ from tests.packing.packing_checks import check_rows, make_window
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from packing import PackConfig, Packer, Padding, RowTokens, merge_stats, pack_window
+from packing import KnotsConfig, PackConfig, Packer, Padding, RowTokens, merge_stats, pack_window
 
 SEGMENT_PACKERS = [Packer.BEST_FIT, Packer.FIRST_FIT, Packer.CONCAT]
 
@@ -104,3 +104,17 @@ def test_bad_input_names_the_row():
         pack_window(bad, PackConfig())
     with pytest.raises(ValueError, match="no `tokens` column"):
         pack_window(docs.drop(["tokens"]), PackConfig())
+
+
+@pytest.mark.parametrize("packer", list(Packer))
+def test_sliced_and_chunked_input_gives_the_same_rows(packer):
+    """Ray hands windows over as slices of larger blocks, in several chunks: offsets then do not start at 0."""
+    lens = [300, 5, 0, 2000, 77, 512, 9000, 256, 40]
+    config = PackConfig(packer=packer, max_tokens=8192, knots=KnotsConfig(utk_share=0.5))
+    whole = make_window(lens)
+    edge = make_window([11, 13], seed=1)
+    big = pa.concat_tables([edge.slice(0, 1), whole, edge.slice(1, 1)]).combine_chunks()
+    sliced = pa.concat_tables([big.slice(1, 4), big.slice(5, len(lens) - 4)])
+    assert sliced.column("tokens").num_chunks == 2 and sliced.column("tokens").chunk(0).offsets[0].as_py() > 0
+    a, b = pack_window(whole, config), pack_window(sliced, config)
+    assert a.sequences.equals(b.sequences) and a.stats == b.stats
