@@ -21,7 +21,9 @@ _LENGTH_BINS = 10
 """Equal-width bins of the length histogram over [0, L]."""
 
 _SOURCE_PATTERN = r"^([^:/@#]+)"
-"""A doc_id's source: the text before its first ':', '/', '@' or '#' (`<source>:<offset>`, `<id>@<offset>`)."""
+"""A doc_id's source: the text before its first ':', '/', '@' or '#' (`fortune/work/00340`, `<id>@<offset>`).
+WARC record ids (`<urn:uuid:…>`) carry no source and are counted as `warc`; padding segments (doc_id "") are left
+out."""
 
 
 def shard_frame(out_dir: Path, manifest: dict[str, Any] | None = None) -> pl.LazyFrame:
@@ -78,7 +80,10 @@ def _tables(out_dir: Path, manifest: dict[str, Any]) -> dict[str, pl.DataFrame]:
     buckets = (rows.group_by("bucket").agg(pl.len().alias("rows"), pl.col("tokens").sum().alias("tokens"))
                .sort("bucket").with_columns((pl.col("tokens") / max(1, total)).round(4).alias("token_share")))
     sources = (rows.select(pl.col("doc_ids").explode().alias("doc_id")).drop_nulls()
-               .with_columns(pl.col("doc_id").str.extract(_SOURCE_PATTERN, 1).fill_null("?").alias("source"),
+               .filter(pl.col("doc_id") != "")
+               .with_columns(pl.when(pl.col("doc_id").str.starts_with("<urn:")).then(pl.lit("warc"))
+                             .otherwise(pl.col("doc_id").str.extract(_SOURCE_PATTERN, 1).fill_null("?"))
+                             .alias("source"),
                              pl.col("doc_id").str.replace(r"@\d+$", "").alias("document"))
                .group_by("source").agg(pl.col("document").n_unique().alias("documents"),
                                        pl.len().alias("segments"))
