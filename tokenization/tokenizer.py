@@ -1,6 +1,8 @@
 """The tokenize stage: one class over three schemes, each encoding a whole Arrow batch from flat buffers."""
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 from typing import Protocol
 
@@ -180,11 +182,11 @@ def _one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _config_to_json(config: TokenizeConfig) -> dict:
     """The scheme-relevant config fields as plain JSON values (StrEnums as strings, train dropped)."""
     out = {}
-    for name in config.__slots__:
-        if name == "train":
+    for f in dataclasses.fields(config):
+        if f.name == "train":
             continue
-        value = getattr(config, name)
-        out[name] = str(value) if hasattr(value, "value") else value
+        value = getattr(config, f.name)
+        out[f.name] = value.value if isinstance(value, enum.Enum) else value
     return json.loads(json.dumps(out))
 
 
