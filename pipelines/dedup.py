@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.dedup import (BIG_GROUP_SCHEMA, EXACT_SCHEMA, FEATURE_SCHEMA, PAIR_SCHEMA, REMOVED_SCHEMA,
-                          SIGNATURE_SCHEMA, DedupConfig, DedupShingler, DedupSignatures, band_rows,
+                          SIGNATURE_SCHEMA, DedupConfig, DedupShingler, ExchangeShuffle, DedupSignatures, band_rows,
                           candidate_features, candidate_ids, candidate_pairs, exact_candidates, finish_dedup,
                           signature_stats, unique_pairs)
 
@@ -89,10 +89,14 @@ def dedup_dataset(ds: "ray.data.Dataset", config: DedupConfig) -> tuple["ray.dat
     ds: documents with at least `id`, `text` (and `source` under scope=per_source). Ids must be unique.
     """
     import ray.data
+    from ray.data.context import ShuffleStrategy
 
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     sigs = ds.map_batches(_signatures, fn_kwargs={"config": config}, batch_format="pyarrow").materialize()
+    # the exchanges derive from `sigs` and copy its context: the caller's datasets keep their own strategy
+    sigs.context.shuffle_strategy = (ShuffleStrategy.HASH_SHUFFLE if config.exchange_shuffle is ExchangeShuffle.hash
+                                     else ShuffleStrategy.SORT_SHUFFLE_PULL_BASED)
     seconds["signatures"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from stages.dedup.candidates import (BAND_ROW_SCHEMA, BIG_GROUP_SCHEMA, EXACT_SCHEMA, PAIR_SCHEMA, band_rows,
                                      candidate_pairs, exact_candidates, unique_pairs)
 from stages.dedup.clusters import EXACT, NEAR, REMOVED_SCHEMA, connected_components, resolve_clusters
-from stages.dedup.config import DedupConfig, NormalizeConfig, Scope, ShingleUnit, Verify
+from stages.dedup.config import DedupConfig, ExchangeShuffle, NormalizeConfig, Scope, ShingleUnit, Verify
 from stages.dedup.hashing import permutations
 from stages.dedup.local import candidate_ids, dedup_table, finish_dedup, signature_stats
 from stages.dedup.minhash import (band_keys, lsh_probability, minhash_signatures, shingle_hashes,
@@ -43,7 +43,7 @@ def mark_duplicates(batch: pa.RecordBatch, removed: pa.Table) -> pa.RecordBatch:
 __all__ = [
     "BAND_ROW_SCHEMA", "BIG_GROUP_SCHEMA", "EXACT", "EXACT_EDGE_SCHEMA", "EXACT_SCHEMA", "FEATURE_SCHEMA", "NEAR",
     "NEAR_EDGE_SCHEMA", "PAIR_SCHEMA", "REMOVED_SCHEMA", "SIGNATURE_SCHEMA", "DedupConfig", "DedupShingler",
-    "DedupSignatures", "NormalizeConfig", "Scope", "ShingleUnit", "Verify", "band_keys", "band_rows",
+    "DedupSignatures", "ExchangeShuffle", "NormalizeConfig", "Scope", "ShingleUnit", "Verify", "band_keys", "band_rows",
     "candidate_features", "candidate_ids", "candidate_pairs", "connected_components", "dedup_table",
     "exact_candidates", "finish_dedup", "jaccard_of_sets", "lsh_probability", "mark_duplicates",
     "minhash_signatures", "normalize_text", "permutations", "resolve_clusters", "shingle_hashes",
