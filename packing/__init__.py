@@ -16,16 +16,16 @@ truncations, truncated_short_docs, fill, concat_sequences, extra_sequences(_pct)
 
 No Ray here: the runner in `pipelines/` calls `pack_window` per window. `packing.loader` is a separate package.
 """
-from packing.config import (ChunkCut, Curriculum, DecompositionConfig, KnotsConfig, PackConfig, Packer, Padding,
-                            RowTokens, ShortRest)
-from packing.decomposition import decompose
+from packing.config import (ChunkCut, Curriculum, DecompositionConfig, Flavour, KnotsConfig, PackConfig, Packer,
+                            Padding, RowTokens, ShortRest)
+from packing.decomposition import decompose, decompose_apple
 from packing.knots import RID_ALPHABET, extra_tokens
 from packing.rows import PAD_DOC_ID, sequence_schema
 from packing.sampler import CurriculumSampler, Step, curriculum_odds
 from packing.window import PackResult, merge_stats, pack_window
 
 __all__ = [
-    "ChunkCut", "Curriculum", "CurriculumSampler", "DecompositionConfig", "KnotsConfig", "PAD_DOC_ID", "PackConfig",
+    "ChunkCut", "Curriculum", "CurriculumSampler", "DecompositionConfig", "Flavour", "KnotsConfig", "PAD_DOC_ID", "PackConfig",
     "PackResult", "Packer", "Padding", "RID_ALPHABET", "RowTokens", "ShortRest", "Step", "curriculum_odds",
-    "decompose", "extra_tokens", "merge_stats", "pack_window", "sequence_schema",
+    "decompose", "decompose_apple", "extra_tokens", "merge_stats", "pack_window", "sequence_schema",
 ]

@@ -39,6 +39,17 @@ class Padding(StrEnum):
     whose `loss_mask` is False (the packing issue: "padding is its own loss-masked segment and counted")."""
 
 
+class Flavour(StrEnum):
+    """How decomposition cuts a document (spec/packing.md §2)."""
+
+    PAPER = "paper"
+    """Pieces of exactly 2^k by the binary digits of the length, longest first (DD §2; OLMo-core)."""
+    APPLE = "apple"
+    """apple/ml-dataset-decomposition `scripts/make_dd_buckets.py` (`get_binary`): pieces of 2^k + 1 tokens (an
+    L + 1 reader), largest fitting k first, but while the rest needs k > kmax, k is drawn from kmin..kmax with
+    p(k) proportional to 2^(kmax - k) (seeded by (seed, id)). Needs rows of at least 2^kmax + 1 tokens."""
+
+
 class ShortRest(StrEnum):
     """What decomposition does with the part of a document shorter than 2^kmin."""
 
@@ -81,6 +92,8 @@ class DecompositionConfig:
     """Smallest bucket is 2^kmin tokens; shorter rests are dropped or padded (DD "DD>=256" for 8k)."""
     kmax: int = 13
     """Largest bucket is 2^kmax tokens; longer documents are first cut into 2^kmax pieces (DD, 8k)."""
+    flavour: Flavour = Flavour.PAPER
+    """Deterministic binary cut (paper) or Apple's released script (2^k + 1 pieces, random long cuts)."""
     short_rest: ShortRest = ShortRest.DROP
     """What to do with the rest below 2^kmin (DD drops it; `pad` keeps it in bucket kmin)."""
     curriculum: Curriculum = Curriculum.GROW_P2
@@ -183,6 +196,9 @@ class PackConfig:
             _check(2**self.decomposition.kmax <= self.max_tokens,
                    f"decomposition.kmax={self.decomposition.kmax}: 2^kmax = {2**self.decomposition.kmax} must be "
                    f"<= max_tokens = {self.max_tokens}")
+            _check(self.decomposition.flavour != Flavour.APPLE or 2**self.decomposition.kmax + 1 <= self.capacity,
+                   f"decomposition.flavour=apple cuts pieces of 2^kmax + 1 = {2**self.decomposition.kmax + 1} tokens "
+                   f"but rows hold {self.capacity}: set row_tokens: L+1 (or raise max_tokens)")
 
         if self.packer == Packer.KNOTS:
             extra = 2 * self.knots.n_chunks * self.knots.rid_chars + 5 * self.knots.n_chunks - 1

@@ -7,15 +7,20 @@ instead of L^2. Bucket = k. The rest below 2^kmin is dropped and counted (the pa
 short row in bucket kmin (`short_rest: pad`, padding counted).
 Under `row_tokens: L+1` a piece of bucket k holds 2^k + 1 tokens (Apple's `make_dd_buckets.py` convention for
 an L + 1 reader); the cut is then the same greedy largest-first over sizes 2^k + 1.
+`flavour: apple` follows Apple's released script instead (`decompose_apple`: 2^k + 1 pieces, random cuts of
+long documents, p(k) proportional to 2^(kmax - k)).
 Rows come out sorted by (bucket, id, offset), so the shard writer can partition by bucket without a sort.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import leading_zeros
 
-from packing.config import PackConfig, RowTokens, ShortRest
+from packing.config import Flavour, PackConfig, RowTokens, ShortRest
+from stages.schema import stable_hash
 
 if TYPE_CHECKING:
     from packing.window import PackResult, _Window
@@ -62,14 +67,83 @@ def decompose(n_tokens: np.ndarray, kmin: int, kmax: int, *, extra: int = 0,
     return doc, offset, length, bucket.astype(np.int16)
 
 
+@numba.njit(cache=True, nogil=True)
+def _apple_cut(n: np.ndarray, doc_hash: np.ndarray, kmin: int, kmax: int, keep_rest: bool,
+               fill: bool, doc: np.ndarray, offset: np.ndarray, length: np.ndarray,
+               bucket: np.ndarray) -> int:  # pragma: no cover - compiled
+    """`get_binary` of apple/ml-dataset-decomposition for every document; returns the number of pieces.
+
+    Run once with fill=False to count, once with fill=True to write (the same draws both times: each document's
+    draws come from splitmix64 over its hash). A per-document loop: the number of draws varies per document.
+    """
+    total_w = (1 << (kmax - kmin + 1)) - 1  # weights 2^(kmax - k) for k = kmax..kmin: 1, 2, 4, ...
+    j = 0
+    for i in range(n.shape[0]):
+        x = doc_hash[i]
+        pos = 0
+        while n[i] - pos > 1:
+            rest = n[i] - pos
+            k = 63 - leading_zeros(np.uint64(rest - 1))  # floor(log2(rest - 1))
+            if k < kmin:
+                break
+            if k > kmax:
+                x = x + np.uint64(0x9E3779B97F4A7C15)
+                z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+                z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+                z = z ^ (z >> np.uint64(31))
+                u = (z >> np.uint64(11)) % np.uint64(total_w)  # uniform in [0, total_w)
+                k = kmax
+                acc = np.uint64(1)
+                while u >= acc:  # k = kmax takes 1 slot, kmax - 1 two, ... kmin 2^(kmax - kmin)
+                    k -= 1
+                    acc += np.uint64(1) << np.uint64(kmax - k)
+            size = (1 << k) + 1
+            if fill:
+                doc[j] = i
+                offset[j] = pos
+                length[j] = size
+                bucket[j] = k
+            j += 1
+            pos += size
+        if keep_rest and n[i] - pos > 0:
+            if fill:
+                doc[j] = i
+                offset[j] = pos
+                length[j] = n[i] - pos
+                bucket[j] = kmin
+            j += 1
+    return j
+
+
+def decompose_apple(n_tokens: np.ndarray, doc_hash: np.ndarray, kmin: int, kmax: int, *,
+                    keep_rest: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Apple's flavour (`Flavour.APPLE`): same outputs as `decompose`; pieces of 2^k + 1 tokens.
+
+    doc_hash: (n_docs,) uint64, stable_hash(ids, seed): the random long cuts depend on (seed, id) only.
+    Example (kmin 8, kmax 13): n = 600 -> [513] (bucket 9), 87 dropped; n = 20000 -> random k per piece.
+    """
+    n = np.ascontiguousarray(n_tokens, dtype=np.int64)
+    h = np.ascontiguousarray(doc_hash, dtype=np.uint64)
+    empty = np.zeros(0, dtype=np.int64)
+    count = _apple_cut(n, h, kmin, kmax, keep_rest, False, empty, empty, empty, empty)
+    doc, offset, length, bucket = (np.empty(count, dtype=np.int64) for _ in range(4))
+    _apple_cut(n, h, kmin, kmax, keep_rest, True, doc, offset, length, bucket)
+    return doc, offset, length, bucket.astype(np.int16)
+
+
 def pack_decomposition(w: _Window, config: PackConfig) -> PackResult:
     """One row per piece, rows sorted by (bucket, id, offset); see the module docstring."""
     from packing.window import _base_stats, _finish
 
     dd = config.decomposition
-    extra = 1 if config.row_tokens == RowTokens.L_PLUS_1 else 0
-    doc, offset, length, bucket = decompose(w.n_tokens, dd.kmin, dd.kmax, extra=extra,
-                                            keep_rest=dd.short_rest == ShortRest.PAD)
+    keep_rest = dd.short_rest == ShortRest.PAD
+    if dd.flavour == Flavour.APPLE:
+        extra = 1
+        doc, offset, length, bucket = decompose_apple(w.n_tokens, stable_hash(w.ids, config.seed), dd.kmin, dd.kmax,
+                                                      keep_rest=keep_rest)
+    else:
+        extra = 1 if config.row_tokens == RowTokens.L_PLUS_1 else 0
+        doc, offset, length, bucket = decompose(w.n_tokens, dd.kmin, dd.kmax, extra=extra, keep_rest=keep_rest)
     stats = _base_stats(w, config)
     pieces_per_doc = np.bincount(doc, minlength=len(w.n_tokens))
     whole = (pieces_per_doc == 1) & (np.bincount(doc, weights=length, minlength=len(w.n_tokens)) == w.n_tokens)

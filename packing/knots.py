@@ -141,6 +141,39 @@ def _write_rows(order: np.ndarray, values: np.ndarray, chunk_src: np.ndarray, ch
     # the token after each knot_close and after each </S> opens the next chunk's header: already False
 
 
+def _rids(chunk_hash: np.ndarray, chunk_k: np.ndarray, rid_chars: int, salt: int) -> np.ndarray:
+    """(n_chunks, rid_chars) digits 0..61, ten per 64-bit hash (62^10 < 2^64)."""
+    rid = np.empty((len(chunk_k), rid_chars), dtype=np.int64)
+    for start in range(0, rid_chars, 10):
+        h = _chunk_hash(chunk_hash, chunk_k, salt + start)
+        for t in range(start, min(start + 10, rid_chars)):
+            rid[:, t] = (h % _U64(62)).astype(np.int64)
+            h = h // _U64(62)
+    return rid
+
+
+def _unique_rids(chunk_hash: np.ndarray, chunk_k: np.ndarray, chunk_row: np.ndarray, rid_chars: int) -> np.ndarray:
+    """Chunk ids, redrawn (new salt) until no two chunks of a row share one: the summary must name chunks
+    unambiguously. 62^|rid| must exceed the chunks of a row, else ValueError."""
+    rid = _rids(chunk_hash, chunk_k, rid_chars, 0xD1)
+    if len(rid) == 0:
+        return rid
+    per_row = np.bincount(chunk_row)
+    if rid_chars < 11 and per_row.max() > 62**rid_chars:
+        raise ValueError(f"knots: a row holds {per_row.max()} chunks but rid_chars={rid_chars} gives only "
+                         f"{62**rid_chars} distinct ids; raise knots.rid_chars")
+    weights = 62 ** np.arange(min(rid_chars, 10), dtype=np.int64)
+    for attempt in range(1, 1000):
+        code = rid[:, :10] @ weights
+        o = np.lexsort((code, chunk_row))
+        dup = (chunk_row[o][1:] == chunk_row[o][:-1]) & (code[o][1:] == code[o][:-1])
+        if not dup.any():
+            return rid
+        redo = o[1:][dup]
+        rid[redo] = _rids(chunk_hash[redo], chunk_k[redo], rid_chars, 0xD1 + 0x1000 * attempt)
+    raise AssertionError("knots: rid redraws did not converge")
+
+
 def _char_ids(knots: KnotsConfig) -> np.ndarray:
     if knots.rid_char_ids is not None:
         return np.asarray(knots.rid_char_ids, dtype=np.int64)
@@ -218,12 +251,8 @@ def pack_knots(w: _Window, config: PackConfig) -> PackResult:
     if n_units:
         last_pos = np.max(pos.reshape(n_units, nc), axis=1)
         last_seen[order[last_pos]] = True
-    rid = np.empty((len(order), kc.rid_chars), dtype=np.int64)
-    for start in range(0, kc.rid_chars, 10):  # 62^10 < 2^64: ten digits per 64-bit hash
-        h = _chunk_hash(unit_hash[chunk_unit], chunk_k, 0xD1 + start) if n_units else np.zeros(0, dtype=_U64)
-        for t in range(start, min(start + 10, kc.rid_chars)):
-            rid[:, t] = (h % _U64(62)).astype(np.int64)
-            h = h // _U64(62)
+    rid = _unique_rids(unit_hash[chunk_unit] if n_units else np.zeros(0, dtype=_U64), chunk_k, chunk_row,
+                       kc.rid_chars)
     u_tokens = np.empty(int((u_len + extra).sum()), dtype=w.values.dtype)
     u_mask = np.empty(len(u_tokens), dtype=bool)
     markers = np.array([kc.knot_open_id, kc.knot_close_id, kc.doc_open_id, kc.doc_close_id, kc.summary_open_id,

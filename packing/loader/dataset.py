@@ -52,8 +52,10 @@ class ShardDataset(IterableDataset):
     `config.verify_checksums` is False); workers reopen the files with counts only.
     """
 
-    def __init__(self, out_dir: Path | str, config: LoaderConfig, *, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, out_dir: Path | str, config: LoaderConfig, *, rank: int = 0, world_size: int = 1,
+                 infinite: bool = False) -> None:
         super().__init__()
+        self.infinite = infinite
         if not 0 <= rank < world_size:
             raise ValueError(f"rank={rank}, world_size={world_size}: need 0 <= rank < world_size")
         self.out_dir = Path(out_dir)
@@ -146,34 +148,58 @@ class ShardDataset(IterableDataset):
             self._source = self._open(verify_checksums=False)
         return self._source
 
+    def advance(self, epoch: int, step: int) -> None:
+        """Record that the batch of (`epoch`, `step`) was consumed: the next one is step + 1, or the next epoch."""
+        self.epoch, self.next_step = (epoch, step + 1) if step + 1 < self.plan.n_steps else (epoch + 1, 0)
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        """The rest of the current epoch, or, when `infinite`, every following epoch too.
+
+        Steps are numbered across epochs (k = epoch * n_steps + step) and worker w of W builds k = start + w,
+        start + w + W, ...: epochs follow each other with no restart of the workers and no gap in the round robin.
+        """
         info = get_worker_info()
         worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
         source = self._source_here()
-        epoch, first = self.epoch, self.next_step
-        order = EpochOrder(self.n_rows, seed=self.config.seed, epoch=epoch, block_rows=self.config.shuffle_block_rows)
-        for step in range(first + worker, self.plan.n_steps, n_workers):
+        n_steps = self.plan.n_steps
+        if self.infinite and n_steps == 0:
+            raise ValueError(f"{self.out_dir}: {self.n_rows} rows make no step of {self.plan.step_rows} rows "
+                             "(world_size x rows_per_rank); lower rows_per_rank or set drop_last=False")
+        start = self.epoch * n_steps + self.next_step
+        stop = None if self.infinite else (self.epoch + 1) * n_steps
+        orders: dict[int, EpochOrder] = {}
+        k = start + worker
+        while stop is None or k < stop:
+            epoch, step = divmod(k, n_steps)
+            order = orders.get(epoch)
+            if order is None:
+                orders.clear()
+                order = orders[epoch] = EpochOrder(self.n_rows, seed=self.config.seed, epoch=epoch,
+                                                   block_rows=self.config.shuffle_block_rows)
             batch = self._batch(order, source, epoch, step)
             if info is None:  # in the consumer's process: keep the resume state current
-                self.next_step = step + 1
+                self.advance(epoch, step)
             yield batch
-        if info is None:
-            self.epoch, self.next_step = epoch + 1, 0
+            k += n_workers
+        if info is None and not self.infinite and start >= stop:  # an epoch with nothing left still moves on
+            self.epoch, self.next_step = self.epoch + 1, 0
 
 
 class ShardLoader:
     """A DataLoader over a `ShardDataset` that tracks the resume state in the training process.
 
-    `for batch in loader` yields the rest of the current epoch; call it again for the next epoch. `state_dict()`
+    `for batch in loader` yields the rest of the current epoch; call it again for the next epoch (or pass
+    `infinite=True`: one pass runs through every epoch, workers never restart, no wait at epoch edges). `state_dict()`
     after k batches, then `load_state_dict()` on a new loader (any `num_workers`), gives the same next batches.
     Tensors are pinned when CUDA is available; move them with `to_device`.
     """
 
     def __init__(self, out_dir: Path | str, config: LoaderConfig, *, rank: int = 0, world_size: int = 1,
-                 num_workers: int = 0, pin_memory: bool | None = None, prefetch_factor: int | None = None) -> None:
+                 num_workers: int = 0, pin_memory: bool | None = None, prefetch_factor: int | None = None,
+                 infinite: bool = False) -> None:
         if num_workers < 0:
             raise ValueError(f"num_workers={num_workers}: must be >= 0 (0 reads in the training process)")
-        self.dataset = ShardDataset(out_dir, config, rank=rank, world_size=world_size)
+        self.dataset = ShardDataset(out_dir, config, rank=rank, world_size=world_size, infinite=infinite)
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.prefetch_factor = prefetch_factor if num_workers else None
@@ -183,13 +209,14 @@ class ShardLoader:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         ds = self.dataset
-        epoch = ds.epoch
+        epoch, first = ds.epoch, ds.next_step
         loader = DataLoader(ds, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,
                             prefetch_factor=self.prefetch_factor, persistent_workers=False)
         for batch in loader:
-            ds.next_step = int(batch["step"]) + 1
+            ds.advance(int(batch["epoch"]), int(batch["step"]))
             yield batch
-        ds.epoch, ds.next_step = epoch + 1, 0
+        if not ds.infinite and first >= ds.plan.n_steps:  # nothing was left of this epoch: move on all the same
+            ds.epoch, ds.next_step = epoch + 1, 0
 
     def state_dict(self) -> dict[str, Any]:
         return self.dataset.state_dict()
