@@ -14,13 +14,23 @@ from stages.dedup import REMOVED_SCHEMA, DedupConfig, dedup_table
 pytestmark = pytest.mark.ray
 
 
+@pytest.fixture(scope="module")
+def dedup_ray():
+    """A fresh embedded 2-CPU Ray; address="local" so a Ray head another process left on this machine is not
+    joined (ray.init would refuse num_cpus then)."""
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
 def _corpus() -> pa.Table:
     table = planted_corpus(load_passages(limit=80), 40, seed=5)
     copies = table.slice(0, 3).set_column(0, "id", pa.array(["copy-0", "copy-1", "copy-2"]))
     return pa.concat_tables([table, copies])  # exact copies next to the planted near-duplicates
 
 
-def test_ray_exchange_equals_local(local_ray):
+def test_ray_exchange_equals_local(dedup_ray):
     """Same removed rows (ids, reasons, cluster and kept ids) and same counts as `dedup_table`, with the input
     cut into 7 blocks and keys hashed into 3 partitions (the reference sees one block, one partition)."""
     ray.data.DataContext.get_current().enable_progress_bars = False
