@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from packing.best_fit import pack_lengths, split_pieces
 from packing.config import ChunkCut, KnotsConfig, PackConfig
-from packing.rows import gather_tokens, segment_ids
+from packing.rows import _memcpy, gather_tokens, segment_ids
 from stages.schema import stable_hash
 
 if TYPE_CHECKING:
@@ -90,6 +90,9 @@ def _write_rows(order: np.ndarray, values: np.ndarray, chunk_src: np.ndarray, ch
     """
     o = 0
     r_chars = rid.shape[1]
+    item = values.itemsize
+    src_ptr = values.ctypes.data
+    out_ptr = out.ctypes.data
     for j in range(order.shape[0]):
         c = order[j]
         k = chunk_k[c]
@@ -110,10 +113,8 @@ def _write_rows(order: np.ndarray, values: np.ndarray, chunk_src: np.ndarray, ch
             o += 1
             after_knot = True
         n = chunk_len[c]
-        a = chunk_src[c]
-        for t in range(n):
-            out[o + t] = values[a + t]
-            mask[o + t] = True
+        _memcpy(out_ptr + o * item, src_ptr + chunk_src[c] * item, n * item)
+        mask[o:o + n] = True
         if after_knot:
             mask[o] = False
         o += n
@@ -204,7 +205,7 @@ def pack_knots(w: _Window, config: PackConfig) -> PackResult:
                            np.concatenate([p_len, u_len[short]]))
     u_doc, u_off, u_len = u_doc[~short], u_off[~short], u_len[~short]
     stats["truncations"] = int((np.where(knotted, w.n_tokens > cap - extra, w.n_tokens > cap)).sum())
-    stats["knotted_documents"] = int(len(np.unique(u_doc)))
+    stats["knotted_documents"] = int((np.bincount(u_doc, minlength=len(w.n_tokens)) > 0).sum())
     split = np.where(knotted, w.n_tokens > cap - extra, w.n_tokens > cap)
 
     # plain rows
@@ -258,7 +259,7 @@ def pack_knots(w: _Window, config: PackConfig) -> PackResult:
     markers = np.array([kc.knot_open_id, kc.knot_close_id, kc.doc_open_id, kc.doc_close_id, kc.summary_open_id,
                         kc.summary_sep_id, kc.summary_close_id], dtype=np.int64)
     if n_units:
-        _write_rows(order, w.values, chunk_src, chunk_len, chunk_k, chunk_unit, last_seen,
+        _write_rows(order, np.ascontiguousarray(w.values), chunk_src, chunk_len, chunk_k, chunk_unit, last_seen,
                     np.arange(n_units, dtype=np.int64) * nc, nc, rid, _char_ids(kc), markers, u_tokens, u_mask)
     stats["marker_tokens"] = n_units * extra
 
