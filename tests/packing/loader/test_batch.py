@@ -99,7 +99,7 @@ def _row_blocks(draw):
     return L, RowBlock(ids, np.array(lens), np.array(segs), np.array(n_segs), mask)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(block=_row_blocks(), layout=st.sampled_from(["flat", "padded"]), shift=st.sampled_from(["model", "loader"]))
 def test_batch_invariants(block, layout, shift) -> None:
     """cu_seqlens: int32, 0 ... total (T or B*L), strictly increasing; positions restart at every boundary;

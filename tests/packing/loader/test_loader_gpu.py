@@ -12,11 +12,11 @@ from packing.loader import IGNORE_INDEX
 
 
 def test_runs_a_few_steps_on_cpu() -> None:
-    result = loader_gpu.main(["--synthetic", "--steps", "3", "--peer-steps", "2", "--warmup", "1",
+    result = loader_gpu.main(["--synthetic", "--steps", "2", "--peer-steps", "2", "--warmup", "1",
                               "--rows-per-step", "2", "--synthetic-rows", "16", "--synthetic-tokens", "32",
-                              "--d-model", "32", "--layers", "1", "--heads", "2", "--num-workers", "1",
+                              "--d-model", "32", "--layers", "1", "--heads", "2", "--num-workers", "0",
                               "--device", "cpu", "--log-every", "1", "--loader-batches", "4"])
-    assert result["attention"] == "dense" and result["steps"] == 3
+    assert result["attention"] == "dense" and result["steps"] == 2
     assert math.isfinite(result["loss_first"]) and math.isfinite(result["loss_last"])
     assert 0.0 <= result["data_wait_pct"] <= 100.0 and result["loader_tokens_per_s"] > 0
     assert result["peer_data_wait_pct"] is not None

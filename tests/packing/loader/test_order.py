@@ -15,7 +15,7 @@ from packing.loader.order import EpochOrder, StepPlan
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # 3 workers on 2 cores
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(n=st.integers(0, 300), block=st.integers(1, 64), seed=st.integers(0, 2**32), epoch=st.integers(0, 5),
        cuts=st.lists(st.integers(0, 300), max_size=6))
 def test_epoch_order_is_a_bijection_and_slices_agree(n, block, seed, epoch, cuts) -> None:
@@ -34,7 +34,7 @@ def test_order_depends_on_seed_and_epoch() -> None:
     assert not (a == EpochOrder(1000, seed=2, epoch=0, block_rows=100).rows(0, 1000)).all()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(n=st.integers(0, 200), world=st.integers(1, 5), per_rank=st.integers(1, 9), drop_last=st.booleans())
 def test_step_plan_covers_positions(n, world, per_rank, drop_last) -> None:
     """Ranks' slices tile [0, N) (or [0, N - tail)) without overlap; every rank has the same number of steps."""

@@ -70,3 +70,24 @@ def test_other_order_layout_is_refused(make_output) -> None:
         ShardLoader(out, LoaderConfig(rows_per_rank=3), world_size=2).load_state_dict(state)
     with pytest.raises(ValueError, match="seed: saved 0, now 1"):
         ShardLoader(out, LoaderConfig(rows_per_rank=2, seed=1), world_size=2).load_state_dict(state)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_infinite_runs_through_epochs_and_resumes(make_output, workers) -> None:
+    """infinite=True gives epoch 0 then epoch 1 ... in the same order as epoch-by-epoch loaders; its state resumes."""
+    out = make_output(30, 16, seed=4)
+    config = LoaderConfig(rows_per_rank=4, seed=2, shuffle_block_rows=8, verify_checksums=False)
+    stepwise = ShardLoader(out, config)
+    reference = list(stepwise) + list(stepwise) + list(stepwise)
+    assert [b["epoch"] for b in reference].count(1) == 7
+    loader = ShardLoader(out, config, num_workers=workers, infinite=True)
+    it = iter(loader)
+    got = [next(it) for _ in range(10)]
+    state = loader.state_dict()
+    assert (state["epoch"], state["next_step"]) == (1, 3)
+    del it
+    resumed = ShardLoader(out, config, num_workers=2 - workers, infinite=True)
+    resumed.load_state_dict(state)
+    it = iter(resumed)
+    got += [next(it) for _ in range(11)]
+    assert _same(got, reference)
