@@ -20,11 +20,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from stages.dedup.config import DedupConfig, ShingleUnit
-from stages.dedup.hashing import MERSENNE_61, combine, fmix64, mod_mersenne61
-
-_CHUNK_SHINGLES = 4096
-"""Shingles per broadcast chunk: (112, 4096) uint64 = 3.7 MB of scratch, measured fastest of 1k..16k here."""
-
+from stages.dedup.hashing import MERSENNE_61, combine, fmix64, minhash_signatures
 
 def unit_hashes(norm: pa.Array, unit: ShingleUnit, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Hash each unit (word or code point) of each normalised text: (flat (U,) uint64, counts (n,) int64).
@@ -75,44 +71,6 @@ def shingle_hashes(unit_h: np.ndarray, counts: np.ndarray, n_grams: int,
     for k in range(1, n_grams):
         h = combine(h, unit_h[idx + k])
     return h, n_sh.astype(np.int64)
-
-
-def minhash_signatures(sh: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray,
-                       bits: int = 64) -> np.ndarray:
-    """MinHash of each document: (n, num_perm) uint64 (bits=64) or uint32 (bits=32).
-
-    Value k of document d is min over its shingles h of ((h * a[k] + b[k]) mod 2^64) mod (2^61 - 1), masked to
-    the low 32 bits when bits=32 (datasketch legacy). A document without shingles gets the all-max row
-    (np.minimum.reduceat would give it a neighbour's value instead, so it is never reduced): ignore it.
-    """
-    n_docs, num_perm = len(counts), len(a)
-    sig = np.full((num_perm, n_docs), np.iinfo(np.uint64).max, dtype=np.uint64)
-    doc_starts = np.cumsum(counts) - counts
-    nonempty = np.flatnonzero(counts > 0)
-    ne_starts = doc_starts[nonempty]
-    ne_ends = ne_starts + counts[nonempty]
-    a_col, b_col = a.reshape(-1, 1), b.reshape(-1, 1)
-    buf = np.empty((num_perm, _CHUNK_SHINGLES), dtype=np.uint64)
-    tmp = np.empty_like(buf)
-    mask32 = np.uint64(0xFFFFFFFF)
-    for c0 in range(0, len(sh), _CHUNK_SHINGLES):
-        c1 = min(len(sh), c0 + _CHUNK_SHINGLES)
-        w = c1 - c0
-        x, t = buf[:, :w], tmp[:, :w]
-        np.multiply(a_col, sh[None, c0:c1], out=x)
-        np.add(x, b_col, out=x)
-        mod_mersenne61(x, t)
-        if bits == 32:
-            np.bitwise_and(x, mask32, out=x)
-        # documents overlapping [c0, c1): segments start at max(doc start, c0)
-        lo = np.searchsorted(ne_ends, c0, side="right")
-        hi = np.searchsorted(ne_starts, c1, side="left")
-        docs = nonempty[lo:hi]
-        seg = np.maximum(ne_starts[lo:hi], c0) - c0
-        red = np.minimum.reduceat(x, seg, axis=1)
-        sig[:, docs] = np.minimum(sig[:, docs], red)
-    out = np.ascontiguousarray(sig.T)
-    return out.astype(np.uint32) if bits == 32 else out
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int, salt: np.ndarray | None = None) -> np.ndarray:
