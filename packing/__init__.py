@@ -7,12 +7,20 @@ Out (`pack_window` -> `PackResult.sequences`), one row per training sequence:
   same dtype as the input tokens; no padding stored unless `padding: segment`.
 - `doc_lens: list<int32>`: segment lengths, `sum(doc_lens) == len(input_ids)`; cu_seqlens = [0, *cumsum].
 - `doc_ids: list<string>`, one per segment: `<id>` for a whole document, `<id>@<token offset>` for a piece of a
-  cut document (offset into the document's tokens, so the piece is tokens[offset : offset + doc_len]), `""` for
-  a padding segment. A knots row is one segment whose doc_ids lists every member document (see `packing.knots`).
+  cut document (offset into the document's tokens, so the piece is tokens[offset : offset + doc_len]; parse with
+  `rpartition("@")`), `""` for a padding segment. Exception: a knots row is ONE attention segment
+  (`doc_lens = [len]`, plus a pad segment under `padding: segment`) whose doc_ids name every member document.
 - `bucket: int16`: log2 of the piece length under `packer: decomposition`, -1 otherwise.
-- `loss_mask: list<bool>` only under `packer: knots` or `padding: segment`: False where no loss is taken.
-Stats (`PackResult.stats`, summed over windows by `merge_stats`): documents, tokens, sequences, padding_tokens,
-truncations, truncated_short_docs, fill, concat_sequences, extra_sequences(_pct), buckets, bucket_tokens, ...
+- `loss_mask: list<bool>` only under `packer: knots` or `padding: segment`: loss_mask[t] says whether token t is
+  a training target (the loss for predicting t from tokens < t counts); False at padding and knots markers.
+Stats (`PackResult.stats`, summed over windows by `merge_stats`): documents, input_tokens, tokens (stored, with
+knots markers), sequences, padding_tokens (row slots left empty, stored or not), truncations (documents cut),
+truncated_short_docs (documents <= L cut: 0 for best fit), dropped_tokens/dropped_documents (decomposition),
+fill = tokens / (tokens + padding_tokens), concat_sequences = ceil(input_tokens / capacity), extra_sequences(_pct),
+buckets / bucket_tokens (rows and tokens per bucket), attention_cost (sum of squared segment lengths; whole rows
+for decomposition) vs concat_attention_cost (concat-and-chunk rows, full causal), marker_tokens,
+knotted_documents, knots_sequences.
+Randomness (knots membership, cuts, rids, chunk order, Apple-flavour cuts) comes from stable_hash(id, seed).
 
 No Ray here: the runner in `pipelines/` calls `pack_window` per window. `packing.loader` is a separate package.
 """
