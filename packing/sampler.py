@@ -54,10 +54,13 @@ class Step:
 class CurriculumSampler:
     """Seeded, resumable batch sampler over decomposition buckets; see the module docstring.
 
-    bucket_rows: rows per bucket (the manifest's `buckets` counts); buckets outside kmin..kmax raise ValueError.
+    bucket_rows: rows per bucket (the manifest's `buckets` counts, int or str keys); buckets outside kmin..kmax raise
+    ValueError. Row i of bucket k is the i-th row of that bucket in shard order.
     """
 
-    def __init__(self, bucket_rows: dict[int, int], config: DecompositionConfig, seed: int = 0) -> None:
+    def __init__(self, bucket_rows: dict[int, int] | dict[str, int], config: DecompositionConfig,
+                 seed: int = 0) -> None:
+        bucket_rows = {int(k): int(v) for k, v in bucket_rows.items()}  # the manifest's JSON keys are strings
         self.config = config
         self.seed = seed
         odds = curriculum_odds(config.curriculum, config.kmin, config.kmax)

@@ -51,6 +51,11 @@ def _read_window(docs: pa.Table) -> _Window:
         ids = docs.column("id").combine_chunks()
     if ids.null_count:
         raise ValueError(f"pack_window: {ids.null_count} rows have a null id; every row needs its stable id")
+    if len(ids) > 1:
+        same = np.flatnonzero(np.asarray(pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))))
+        if len(same):
+            raise ValueError(f"pack_window: id {ids[int(same[0])]} appears more than once ({len(same)} repeats); "
+                             "ids must be unique, or the rows would depend on arrival order")
     tokens = docs.column("tokens").combine_chunks()
     token_type = tokens.type.value_type
     if token_type not in (pa.uint16(), pa.uint32()):
@@ -185,7 +190,7 @@ def pack_window(docs: pa.Table, config: PackConfig) -> PackResult:
 
     docs: columns `id: string`, `tokens: large_list<uint16|uint32>`, `n_tokens: int32` (other columns ignored),
     ideally sorted by id (sorted here otherwise). Raises ValueError on a missing column, a null id or tokens, or
-    n_tokens disagreeing with the token list. Deterministic: same table and config -> same rows, byte for byte.
+    n_tokens disagreeing with the token list, a repeated id. Deterministic: same table and config -> same rows, byte for byte.
     """
     w = _read_window(docs)
     if config.packer == Packer.BEST_FIT:

@@ -104,6 +104,8 @@ def test_bad_input_names_the_row():
         pack_window(bad, PackConfig())
     with pytest.raises(ValueError, match="no `tokens` column"):
         pack_window(docs.drop(["tokens"]), PackConfig())
+    with pytest.raises(ValueError, match="id d00001 appears more than once"):
+        pack_window(pa.concat_tables([docs, docs.slice(1)]), PackConfig())
 
 
 @pytest.mark.parametrize("packer", list(Packer))
