@@ -80,8 +80,10 @@ def segment_ids(ids: pa.Array, seg_doc: np.ndarray, seg_offset: np.ndarray, seg_
     taken = pc.take(ids, pa.array(seg_doc, pa.int64())).cast(pa.string())
     if not seg_split.any():
         return taken
-    pieces = pc.binary_join_element_wise(taken, pa.array(seg_offset, pa.int64()).cast(pa.string()), "@")
-    return pc.if_else(pa.array(seg_split, pa.bool_()), pieces, taken)
+    where = np.flatnonzero(seg_split)  # only pieces get a suffix: most segments are whole documents
+    pieces = pc.binary_join_element_wise(pc.take(taken, pa.array(where)),
+                                         pa.array(np.asarray(seg_offset)[where], pa.int64()).cast(pa.string()), "@")
+    return pc.replace_with_mask(taken, pa.array(np.asarray(seg_split, dtype=bool)), pieces)
 
 
 def _list(offsets: np.ndarray, values: pa.Array, row_chunks: list[tuple[int, int]]) -> pa.ChunkedArray:

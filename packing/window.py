@@ -56,7 +56,8 @@ def _read_window(docs: pa.Table) -> _Window:
         if len(same):
             raise ValueError(f"pack_window: id {ids[int(same[0])]} appears more than once ({len(same)} repeats); "
                              "ids must be unique, or the rows would depend on arrival order")
-    tokens = docs.column("tokens").combine_chunks()
+    column = docs.column("tokens")
+    tokens = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()  # one chunk: no copy
     token_type = tokens.type.value_type
     if token_type not in (pa.uint16(), pa.uint32()):
         raise ValueError(f"pack_window: tokens are {tokens.type}; expected large_list<uint16|uint32>")
