@@ -112,11 +112,10 @@ def _finish(w: _Window, config: PackConfig, stats: dict[str, Any], seg_doc: np.n
     stats["tokens"] = placed
     stats["sequences"] = n_rows
     stats["padding_tokens"] = int(pad.sum())
-    stats["attention_cost"] = int((row_len.astype(np.float64) ** 2).sum()) if config.packer == Packer.DECOMPOSITION \
-        else int((seg_len.astype(np.float64) ** 2).sum())
-    concat_rows = -(-stats["input_tokens"] // config.capacity)
+    # decomposition rows attend within themselves; the other packers' segments within themselves (doc masking)
+    squared = row_len if config.packer == Packer.DECOMPOSITION else np.asarray(seg_len, dtype=np.int64)
+    stats["attention_cost"] = int((squared * squared).sum())
     stats["concat_attention_cost"] = _concat_cost(stats["input_tokens"], config.capacity)
-    stats["concat_sequences"] = concat_rows
     if n_rows:
         keys, counts = np.unique(bucket, return_counts=True)
         stats["buckets"] = {str(int(k)): int(c) for k, c in zip(keys, counts)}
