@@ -26,7 +26,7 @@ No Ray here: the runner in `pipelines/` calls `pack_window` per window. `packing
 """
 from packing.config import (ChunkCut, Curriculum, DecompositionConfig, Flavour, KnotsConfig, PackConfig, Packer,
                             Padding, RowTokens, ShortRest)
-from packing.decomposition import decompose, decompose_apple
+from packing.decomposition import decompose, decompose_apple, rows_by_bucket
 from packing.knots import RID_ALPHABET, extra_tokens
 from packing.rows import PAD_DOC_ID, sequence_schema
 from packing.sampler import CurriculumSampler, Step, curriculum_odds
@@ -35,5 +35,5 @@ from packing.window import PackResult, merge_stats, pack_window
 __all__ = [
     "ChunkCut", "Curriculum", "CurriculumSampler", "DecompositionConfig", "Flavour", "KnotsConfig", "PAD_DOC_ID", "PackConfig",
     "PackResult", "Packer", "Padding", "RID_ALPHABET", "RowTokens", "ShortRest", "Step", "curriculum_odds",
-    "decompose", "decompose_apple", "extra_tokens", "merge_stats", "pack_window", "sequence_schema",
+    "decompose", "decompose_apple", "extra_tokens", "merge_stats", "pack_window", "rows_by_bucket", "sequence_schema",
 ]

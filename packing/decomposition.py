@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
+import pyarrow as pa
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from packing.config import Flavour, PackConfig, RowTokens, ShortRest
@@ -155,3 +156,17 @@ def pack_decomposition(w: _Window, config: PackConfig) -> PackResult:
     row_segs = np.arange(len(doc) + 1, dtype=np.int64)
     row_target = 2 ** bucket.astype(np.int64) + extra
     return _finish(w, config, stats, doc, offset, length, ~whole[doc], row_segs, bucket, row_target=row_target)
+
+
+def rows_by_bucket(sequences: pa.Table) -> list[tuple[int, pa.Table]]:
+    """Split packed rows into one table per bucket, ascending (zero-copy slices: decomposition rows come sorted
+    by bucket). For the shard writer's per-bucket partitions; other packers give one part, bucket -1."""
+    if sequences.num_rows == 0:
+        return []
+    bucket = np.asarray(sequences.column("bucket").combine_chunks())
+    if (np.diff(bucket) < 0).any():
+        order = np.argsort(bucket, kind="stable")
+        sequences, bucket = sequences.take(pa.array(order)), bucket[order]
+    starts = np.flatnonzero(np.concatenate([[True], bucket[1:] != bucket[:-1]]))
+    ends = np.concatenate([starts[1:], [len(bucket)]])
+    return [(int(bucket[a]), sequences.slice(int(a), int(b - a))) for a, b in zip(starts, ends)]

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from packing import DecompositionConfig, Flavour, PackConfig, Packer, Padding, RowTokens, ShortRest, pack_window
-from packing.decomposition import decompose, decompose_apple
+from packing.decomposition import decompose, decompose_apple, rows_by_bucket
 
 
 def test_decompose_paper_example():
@@ -107,3 +107,12 @@ def test_apple_flavour_matches_the_released_script():
 def test_apple_flavour_needs_l_plus_1_rows():
     with pytest.raises(ValueError, match=r"set row_tokens: L\+1"):
         PackConfig(packer=Packer.DECOMPOSITION, decomposition=DecompositionConfig(flavour=Flavour.APPLE))
+
+
+def test_rows_by_bucket_partitions_in_order():
+    rng = np.random.default_rng(1)
+    result = pack_window(make_window(rng.integers(0, 20_000, 60).tolist()), PackConfig(packer=Packer.DECOMPOSITION))
+    parts = rows_by_bucket(result.sequences)
+    assert [k for k, _ in parts] == sorted(int(k) for k in result.stats["buckets"])
+    assert all(set(t.column("bucket").to_pylist()) == {k} for k, t in parts)
+    assert sum(t.num_rows for _, t in parts) == result.sequences.num_rows and len(parts) > 3
