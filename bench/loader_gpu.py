@@ -23,6 +23,7 @@ import math
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,8 +197,11 @@ def _attention_kit(backend: str) -> dict[str, Any]:
     if backend == "flex":
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
-        # _compile builds the block mask without materialising the T x T mask (1 GiB at T = 32 Ki)
+        # _compile builds the block mask without materialising the T x T mask (1 GiB at T = 32 Ki); torch 2.11
+        # calls the flag deprecated but still honours it, and the suggested torch.compile(create_block_mask) would
+        # retrace for each batch's document-id tensor
         kwargs = {"_compile": True} if "_compile" in inspect.signature(create_block_mask).parameters else {}
+        warnings.filterwarnings("ignore", message="_compile flag on create_block_mask", category=DeprecationWarning)
         return {"flex": torch.compile(flex_attention, dynamic=False), "create_block_mask": create_block_mask,
                 "mask_kwargs": kwargs}
     return {}

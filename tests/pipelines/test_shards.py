@@ -90,6 +90,21 @@ def test_other_readers_load_a_shard(tmp_path: Path) -> None:
     assert pl.read_ipc(tmp_path / "ipc" / arrow[0]["path"])["doc_ids"].to_list() == table.column("doc_ids").to_pylist()
 
 
+def test_hugging_face_datasets_loads_a_shard(tmp_path: Path, monkeypatch) -> None:
+    """`datasets.load_dataset("parquet", ...)` reads a shard with its uint16 ids intact (offline, local cache)."""
+    import datasets
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    table = synthetic_sequences(20, 16, seed=6)
+    entries = write_shards(table, tmp_path / "out", "all", ShardConfig(formats=[ShardFormat.PARQUET]))
+    ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "out" / entries[0]["path"]), split="train",
+                               cache_dir=str(tmp_path / "hf-cache"))
+    assert ds.num_rows == 20
+    assert ds.features["input_ids"].feature.dtype == "uint16"
+    assert ds["input_ids"] == table.column("input_ids").to_pylist()
+    assert ds["doc_ids"] == table.column("doc_ids").to_pylist()
+
+
 def test_size_target_closes_shards(tmp_path: Path) -> None:
     """A shard closes at shard_target_mb (uncompressed Arrow size): the Arrow files stay near the target."""
     table = synthetic_sequences(400, 256, seed=4)
