@@ -62,7 +62,7 @@ class C4Config:
 
 
 CITATION = r"\[\p{Nd}*]|\[edit]|\[citation needed]"
-"""datatrove `CITATION_REGEX` in RE2: Python's `\d` on str is any Unicode decimal digit, RE2's is ASCII only."""
+"""datatrove `CITATION_REGEX` in RE2: Python's `\\d` on str is any Unicode decimal digit, RE2's is ASCII only."""
 
 
 def lower_contains(phrase: str) -> str:
@@ -87,7 +87,8 @@ def lower_contains(phrase: str) -> str:
 def _sentences_per_line(line_chunks: np.ndarray, chunk_tokens: np.ndarray, types: np.ndarray,
                         sent_punct: np.ndarray, punct: np.ndarray, ws_before: np.ndarray,
                         ws_after: np.ndarray) -> np.ndarray:
-    """spaCy sentencizer sentences per line with whitespace-only sentences dropped (datatrove strip_strings).
+    """datatrove's `len(split_into_sentences(line))`: spaCy sentencizer sentences, whitespace-only ones included,
+    and at least 1 (it cuts the line at the sentence ends, so a line without tokens is one part).
 
     A token in the sentencizer's punct_chars (P) sets `seen_period`; the next token that is neither P nor
     `is_punct` (R; whitespace tokens are R) starts a sentence. Whitespace tokens sit before a chunk when
@@ -98,18 +99,15 @@ def _sentences_per_line(line_chunks: np.ndarray, chunk_tokens: np.ndarray, types
     for li in range(n_lines):
         n_sent = 0
         seen = False
-        all_ws = True
         for c in range(line_chunks[li], line_chunks[li + 1] + 1):
             last = c == line_chunks[li + 1]
             if (ws_after[li] if last else ws_before[c]):
                 # one whitespace token: class R
                 if n_sent == 0:
                     n_sent = 1
-                    all_ws = True
                 elif seen:
                     n_sent += 1
                     seen = False
-                    all_ws = True
             if last:
                 break
             for k in range(chunk_tokens[c], chunk_tokens[c + 1]):
@@ -117,20 +115,14 @@ def _sentences_per_line(line_chunks: np.ndarray, chunk_tokens: np.ndarray, types
                 is_p = sent_punct[t]
                 if n_sent == 0:
                     n_sent = 1
-                    all_ws = False
                     if is_p:
                         seen = True
                 elif seen and not is_p and not punct[t]:
                     n_sent += 1
                     seen = False
-                    all_ws = False
-                else:
-                    all_ws = False
-                    if is_p:
-                        seen = True
-        if n_sent > 0 and all_ws:
-            n_sent -= 1
-        out[li] = n_sent
+                elif is_p:
+                    seen = True
+        out[li] = max(1, n_sent)
     return out
 
 

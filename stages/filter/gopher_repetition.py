@@ -117,7 +117,7 @@ class GopherRepetitionFilter:
             tokens = self.words.tokens(text)
             w = self.words
             top, dup = ngram_repetition_chars(
-                tokens.offsets, tokens.types, w.type_array("chars"), w.type_array("orth"), w.type_array("hash"),
+                tokens.offsets, tokens.types, w.type_array("chars"), w.type_array("hash"),
                 w.type_array("pow"), np.array([n for n, _ in self._top], dtype=np.int64),
                 np.array([n for n, _ in self._dup], dtype=np.int64))
             for k, (n, frac) in enumerate(self._top):

@@ -4,7 +4,7 @@ The duplicated n-gram count is path-dependent (datatrove `find_all_duplicate`: a
 skipped windows never enter the seen-set), which no sort-based array operation reproduces; a compiled loop over
 the flat arrays with an open-addressing hash table does, at a few ns per window.
 
-N-gram identity is by 64-bit hash: a top n-gram is a sequence of token types (spaCy orth hashes folded in
+N-gram identity is by 64-bit hash: a top n-gram is a sequence of token types (their character hashes folded in
 order, since datatrove joins with " " and tokens hold no space); a duplicated n-gram is the *concatenation* of
 its tokens (datatrove joins with ""), hashed as a polynomial over characters that folds from per-type parts:
 h(a+b) = h(a) * B**len(b) + h(b) mod 2**64.
@@ -36,9 +36,8 @@ def _find_or_insert(keys: np.ndarray, stamp: np.ndarray, counts: np.ndarray, gen
 
 
 @njit(cache=True)
-def ngram_repetition_chars(offsets: np.ndarray, types: np.ndarray, type_chars: np.ndarray, type_orth: np.ndarray,
-                           type_hash: np.ndarray, type_pow: np.ndarray, top_ns: np.ndarray,
-                           dup_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ngram_repetition_chars(offsets: np.ndarray, types: np.ndarray, type_chars: np.ndarray, type_hash: np.ndarray,
+                           type_pow: np.ndarray, top_ns: np.ndarray, dup_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per text: characters of the most frequent n-gram (count x length joined with spaces; -1 when the text has
     fewer than n tokens, a rule datatrove skips) for each n in top_ns, and characters of duplicated n-grams
     (datatrove's left-to-right scan) for each n in dup_ns. Returns (n_texts, len(top_ns)) and
@@ -70,7 +69,7 @@ def ngram_repetition_chars(offsets: np.ndarray, types: np.ndarray, type_chars: n
             for w in range(n_windows):
                 key = np.uint64(0)
                 for j in range(n):
-                    key = key * np.uint64(0x100000001B3) + type_orth[types[s + w + j]]
+                    key = key * np.uint64(0x100000001B3) + type_hash[types[s + w + j]]
                 window_keys[w] = key
                 slot = _find_or_insert(keys, stamp, counts, gen, key, True)
                 counts[slot] += 1
