@@ -238,7 +238,7 @@ def _dedup(files: list[str], config: PipelineConfig, out: Path, work: Path) -> t
     else:
         from pipelines.dedup import dedup_dataset  # imported only when on: it pulls the exchange code
 
-        ds = ray.data.read_parquet(files, columns=["id", "text", "source", "meta"])
+        ds = ray.data.read_parquet(files).select_columns(["id", "text", "source", "meta"])
         removed_ds, stats = dedup_dataset(ds, config.dedup)
         dups = removed_ds.to_arrow_refs()
         dups = pa.concat_tables(ray.get(dups)) if dups else None
@@ -316,20 +316,23 @@ def _json_default(value: Any) -> Any:
 def _tokenize_pack_write(files: list[str], dup_ids: pa.Array, n_windows: int, config: PipelineConfig,
                          out: Path, work: Path) -> tuple[list[dict], dict[str, Any], dict[str, Any]]:
     tokenizer_spec = Tokenizer(config.tokenize).spec()
-    ds = ray.data.read_parquet(files)
-    n_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    ds = ds.map_batches(_Tokenize, batch_format="pyarrow",
-                        fn_constructor_kwargs={"config": config, "dup_ids": dup_ids, "n_windows": n_windows},
-                        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n_cpus))
-    results = ds.groupby("window").map_groups(
-        _pack_group, batch_format="pyarrow", fn_kwargs={"config": config, "out": str(out), "work": str(work)},
-    ).take_all()
-    windows = sorted((json.loads(r["result"]) for r in results), key=lambda w: w["window"])
-    entries = [e for w in windows for e in w["shards"]]
+    files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]  # Ray reads an empty file as a block
+    windows = []                                                           # with no columns: nothing to group by
+    if files:
+        n_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        ds = ray.data.read_parquet(files).map_batches(
+            _Tokenize, batch_format="pyarrow",
+            fn_constructor_kwargs={"config": config, "dup_ids": dup_ids, "n_windows": n_windows},
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n_cpus))
+        results = ds.groupby("window").map_groups(
+            _pack_group, batch_format="pyarrow", fn_kwargs={"config": config, "out": str(out), "work": str(work)},
+        ).take_all()
+        windows = sorted((json.loads(r["result"]) for r in results), key=lambda w: w["window"])
     if not windows:  # every document was removed: an empty but valid output
         stats = {"documents": 0, "tokens": 0, "sequences": 0, "padding_tokens": 0, "truncations": 0, "fill": 0.0,
                  "buckets": {}}
         return [], stats, tokenizer_spec
+    entries = [e for w in windows for e in w["shards"]]
     return entries, merge_stats([w["stats"] for w in windows]), tokenizer_spec
 
 

@@ -1,0 +1,111 @@
+"""`carding run` on a real local Ray: the whole chain, conservation, traceability, resume and dry run.
+
+Protects the spine's promises: every input record is kept, removed with a reason or quarantined with a reason;
+every token in the shards traces to a kept input id; a rerun of a finished run resumes and gives the same bytes;
+a dry run writes nothing to the destination.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.cli import main
+from pipelines.config import load_config
+from pipelines.manifest import load_manifest
+from pipelines.runner import run
+from pipelines.validate import validate_output
+from tests.pipelines.corpus import make_small_corpus
+
+pytestmark = pytest.mark.ray
+
+
+def recipe(tmp_path: Path, inputs: list[str], out: Path, extra: str = "") -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(
+        f"name: test\ninput:\n  paths: {json.dumps(inputs)}\noutput:\n  dir: {out}\n"
+        "filter:\n  length: {min_chars: 100}\n"
+        "tokenize: {scheme: bytes}\npack: {packer: best_fit, max_tokens: 512}\n"
+        "shards: {formats: [parquet, arrow]}\nray: {progress: false}\n" + extra
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, local_ray):
+    """One real run shared by the tests below (a run costs tens of seconds on 2 cores)."""
+    tmp_path = tmp_path_factory.mktemp("run")
+    folder, expected = make_small_corpus(tmp_path)
+    out = tmp_path / "out"
+    config = load_config(recipe(tmp_path, [str(folder), "data/sample/html"], out))
+    return config, run(config), out, expected
+
+
+def test_run_accounts_for_every_record_and_traces_every_token(finished_run) -> None:
+    config, report, out, expected = finished_run
+    manifest = load_manifest(out)
+    c = manifest["counts"]
+    assert c["documents_in"] == c["documents_kept"] + sum(c["removed"].values()) + sum(c["quarantined"].values())
+    for name, exp in expected.items():
+        for reason, n in exp["quarantined"].items():
+            assert c["quarantined"].get(reason, 0) >= n, (name, reason)
+    assert c["quarantined"]["read.malformed_json"] == 1 and c["quarantined"]["read.invalid_utf8"] == 2
+    assert c["removed"].get("dedup.exact", 0) >= 3, "the planted copies are removed as exact duplicates"
+    assert c["documents_kept"] > 0 and c["sequences"] > 0 and report.counts == c
+    # every quarantine row names its file; the total matches the report
+    quarantine = pq.read_table(out / "quarantine").to_pylist()
+    assert all(row["file"] and row["reason"].startswith("read.") for row in quarantine)
+    assert sum(c["quarantined"].values()) == len(quarantine)
+    # traceability: the shards hold exactly the kept documents' tokens, each under its input id
+    shards = pa.concat_tables([pq.read_table(f, columns=["doc_ids", "doc_lens"])
+                               for f in sorted((out / "shards").rglob("*.parquet"))])
+    seg_ids = {d.split("@")[0] for ids in shards.column("doc_ids").to_pylist() for d in ids if d}
+    assert len(seg_ids) == c["documents_kept"]
+    assert sum(sum(x) for x in shards.column("doc_lens").to_pylist()) == c["tokens"]
+    assert validate_output(out) == []
+
+
+def test_rerun_resumes_and_gives_identical_bytes(finished_run) -> None:
+    config, _, out, _ = finished_run
+    first = (out / "manifest.json").read_bytes()
+    shard_bytes = {p: p.read_bytes() for p in sorted((out / "shards").rglob("*")) if p.is_file()}
+    report = run(config)
+    assert report.resumed_partitions > 0
+    assert (out / "manifest.json").read_bytes() == first
+    assert {p: p.read_bytes() for p in sorted((out / "shards").rglob("*")) if p.is_file()} == shard_bytes
+
+
+def test_validate_cli_fails_on_a_flipped_byte_naming_the_shard(finished_run, tmp_path, capsys) -> None:
+    _, _, finished, _ = finished_run
+    out = tmp_path / "copy"
+    shutil.copytree(finished, out)
+    assert main(["validate", str(out)]) == 0
+    shard = sorted((out / "shards").rglob("*.parquet"))[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert main(["validate", str(out)]) == 1
+    assert shard.name in capsys.readouterr().err
+
+
+def test_dry_run_writes_nothing_to_the_destination(tmp_path, local_ray, capsys) -> None:
+    folder, _ = make_small_corpus(tmp_path)
+    out = tmp_path / "never"
+    code = main(["run", str(recipe(tmp_path, [str(folder)], out)), "--dry-run", "--sample-docs", "20"])
+    assert code == 0
+    assert not out.exists()
+    printed = capsys.readouterr().out
+    assert "dry run" in printed and "documents in" in printed
+
+
+def test_a_config_error_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("input: {paths: [x]}\nfilter:\n  lenght: {min_chars: 3}\n")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"carding: error: {path}: filter.lenght: unknown key (did you mean length?)"
