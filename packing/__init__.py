@@ -33,7 +33,8 @@ from packing.sampler import CurriculumSampler, Step, curriculum_odds
 from packing.window import PackResult, merge_stats, pack_window
 
 __all__ = [
-    "ChunkCut", "Curriculum", "CurriculumSampler", "DecompositionConfig", "Flavour", "KnotsConfig", "PAD_DOC_ID", "PackConfig",
-    "PackResult", "Packer", "Padding", "RID_ALPHABET", "RowTokens", "ShortRest", "Step", "curriculum_odds",
-    "decompose", "decompose_apple", "extra_tokens", "merge_stats", "pack_window", "rows_by_bucket", "sequence_schema",
+    "ChunkCut", "Curriculum", "curriculum_odds", "CurriculumSampler", "decompose", "decompose_apple",
+    "DecompositionConfig", "extra_tokens", "Flavour", "KnotsConfig", "merge_stats", "pack_window", "PackConfig",
+    "Packer", "PackResult", "PAD_DOC_ID", "Padding", "RID_ALPHABET", "rows_by_bucket", "RowTokens",
+    "sequence_schema", "ShortRest", "Step",
 ]

@@ -3,8 +3,8 @@
 Trade-off: bin packing is sequential (each placement depends on every earlier one), so no numpy batch
 operation expresses it; a per-piece Python loop runs at ~0.1-0.3 M pieces/s (bench/packing_best_fit.py,
 `first_fit_python`). numba runs the spec's loop over flat int arrays at several M pieces/s on one core, with
-O(log_64 L) per best-fit placement (a 64-ary bit-mask tree over free capacities) and O(log N) per first-fit placement (a max
-tree over rows). Compiled functions are cached on disk (`cache=True`), so a Ray worker compiles once.
+O(log_64 L) per best-fit placement (a 64-ary bit-mask tree over free capacities) and O(log N) per first-fit
+placement (a max tree over rows). Compiled functions are cached on disk (`cache=True`), so a Ray worker compiles once.
 """
 from __future__ import annotations
 

@@ -51,7 +51,8 @@ def _memcpy(typingctx, dst, src, nbytes):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _gather(values: np.ndarray, src_start: np.ndarray, seg_len: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+def _gather(values: np.ndarray, src_start: np.ndarray, seg_len: np.ndarray,
+            out: np.ndarray) -> None:  # pragma: no cover - compiled
     """out = concatenation of values[src_start[s] : src_start[s] + seg_len[s]] over segments s (bounds checked
     by the caller: every segment lies inside `values`, and out holds sum(seg_len))."""
     item = values.itemsize
@@ -90,7 +91,8 @@ def _list(offsets: np.ndarray, values: pa.Array, row_chunks: list[tuple[int, int
     chunks = []
     for r0, r1 in row_chunks:
         o = offsets[r0:r1 + 1]
-        chunks.append(pa.ListArray.from_arrays(pa.array(o - o[0], pa.int32()), values.slice(int(o[0]), int(o[-1] - o[0]))))
+        flat = values.slice(int(o[0]), int(o[-1] - o[0]))
+        chunks.append(pa.ListArray.from_arrays(pa.array(o - o[0], pa.int32()), flat))
     return pa.chunked_array(chunks, type=pa.list_(values.type))
 
 

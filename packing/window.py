@@ -190,7 +190,8 @@ def pack_window(docs: pa.Table, config: PackConfig) -> PackResult:
 
     docs: columns `id: string`, `tokens: large_list<uint16|uint32>`, `n_tokens: int32` (other columns ignored),
     ideally sorted by id (sorted here otherwise). Raises ValueError on a missing column, a null id or tokens, or
-    n_tokens disagreeing with the token list, a repeated id. Deterministic: same table and config -> same rows, byte for byte.
+    n_tokens disagreeing with the token list, a repeated id. Deterministic: same table and config -> same rows,
+    byte for byte.
     """
     w = _read_window(docs)
     if config.packer == Packer.BEST_FIT:
