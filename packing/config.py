@@ -146,7 +146,7 @@ class KnotsConfig:
     """`<s>`, separates rids in the summary."""
     summary_close_id: int = 13
     """`</S>`, closes the summary."""
-    rid_char_ids: list[int] | None = None
+    rid_char_ids: tuple[int, ...] | None = None
     """Token id of each of the 62 rid characters in the order A-Z, a-z, 0-9; None means carding's byte layout
     (byte v -> 64 + v). A BPE tokenizer must give one token per character."""
 
