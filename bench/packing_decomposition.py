@@ -1,4 +1,4 @@
-"""Dataset decomposition: speed of the vectorised cut vs a per-document Python loop, tokens per bucket, and the
+"""Dataset decomposition: speed of the compiled cut vs a per-document Python loop, tokens per bucket, and the
 attention cost of a Grow-P2 epoch against concat-and-chunk at the longest length (Pouransari et al. 2024: "an 8k
 model at the cost of 2k").
 
@@ -47,10 +47,10 @@ def main() -> None:
 
     ours = decompose(lens[:n_py], kmin, kmax)
     ref = decompose_python(lens[:n_py].tolist(), kmin, kmax)
-    assert list(zip(*(a.tolist() for a in ours))) == ref, "vectorised decompose differs from the per-document loop"
+    assert list(zip(*(a.tolist() for a in ours))) == ref, "decompose differs from the per-document loop"
     print(f"agreement: decompose == per-document Python loop on {n_py:,} docs")
 
-    t_ours, (doc, _, length, bucket) = time_it("decompose (numpy)", lambda: decompose(lens, kmin, kmax),
+    t_ours, (doc, _, length, bucket) = time_it("decompose (numba)", lambda: decompose(lens, kmin, kmax),
                                                items=n_docs, item_unit="docs", repeat=args.repeat)
     py_lens = lens[:n_py].tolist()
     t_py, _ = time_it("decompose_python", lambda: decompose_python(py_lens, kmin, kmax), items=n_py,

@@ -37,35 +37,49 @@ def decompose(n_tokens: np.ndarray, kmin: int, kmax: int, *, extra: int = 0,
     Example (kmin 8, kmax 13): n = 9000 = 8192 + 512 + 256 + 40 -> lengths [8192, 512, 256], offsets
     [0, 8192, 8704], buckets [13, 9, 8], 40 tokens dropped.
     """
-    n = np.asarray(n_tokens, dtype=np.int64)
-    size_max = 2**kmax + extra
-    n_full = n // size_max
-    rest = n - n_full * size_max
-    # greedy over k descending: with sizes 2^k + extra each k is taken at most once
-    took = []
-    for k in range(kmax - 1, kmin - 1, -1):
-        size = 2**k + extra
-        t = rest >= size
-        rest = rest - t * size
-        took.append(t)
-    bits = np.stack(took, axis=1) if took else np.zeros((len(n), 0), dtype=bool)  # column j <-> k = kmax-1-j
-    short = (rest > 0) if keep_rest else np.zeros(len(n), dtype=bool)
-    # full pieces, bit pieces, rest piece; a stable sort by document keeps that order inside each document
-    full_doc = np.repeat(np.arange(len(n), dtype=np.int64), n_full)
-    bit_doc, bit_col = np.nonzero(bits)
-    rest_doc = np.flatnonzero(short)
-    doc = np.concatenate([full_doc, bit_doc.astype(np.int64), rest_doc])
-    bucket = np.concatenate([np.full(len(full_doc), kmax, dtype=np.int64), kmax - 1 - bit_col.astype(np.int64),
-                             np.full(len(rest_doc), kmin, dtype=np.int64)])
-    length = np.concatenate([np.full(len(full_doc), size_max, dtype=np.int64), 2**(kmax - 1 - bit_col) + extra,
-                             rest[rest_doc]])
-    order = np.argsort(doc, kind="stable")
-    doc, bucket, length = doc[order], bucket[order], length[order]
-    end = np.cumsum(length)
-    first_of_doc = np.concatenate([[True], doc[1:] != doc[:-1]]) if len(doc) else np.zeros(0, dtype=bool)
-    doc_base = np.maximum.accumulate(np.where(first_of_doc, end - length, 0)) if len(doc) else end
-    offset = end - length - doc_base
+    n = np.ascontiguousarray(n_tokens, dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    count = _paper_cut(n, kmin, kmax, extra, keep_rest, False, empty, empty, empty, empty)
+    doc, offset, length, bucket = (np.empty(count, dtype=np.int64) for _ in range(4))
+    _paper_cut(n, kmin, kmax, extra, keep_rest, True, doc, offset, length, bucket)
     return doc, offset, length, bucket.astype(np.int16)
+
+
+@numba.njit(cache=True, nogil=True)
+def _paper_cut(n: np.ndarray, kmin: int, kmax: int, extra: int, keep_rest: bool, fill: bool, doc: np.ndarray,
+               offset: np.ndarray, length: np.ndarray, bucket: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Count (fill=False) or write (fill=True) the pieces of `decompose`; a numpy version with nonzero + stable
+    argsort took ~5x longer on 1 M documents. With sizes 2^k + extra each k < kmax is taken at most once."""
+    j = 0
+    for i in range(n.shape[0]):
+        pos = 0
+        size = (1 << kmax) + extra
+        while n[i] - pos >= size:
+            if fill:
+                doc[j] = i
+                offset[j] = pos
+                length[j] = size
+                bucket[j] = kmax
+            j += 1
+            pos += size
+        for k in range(kmax - 1, kmin - 1, -1):
+            size = (1 << k) + extra
+            if n[i] - pos >= size:
+                if fill:
+                    doc[j] = i
+                    offset[j] = pos
+                    length[j] = size
+                    bucket[j] = k
+                j += 1
+                pos += size
+        if keep_rest and n[i] - pos > 0:
+            if fill:
+                doc[j] = i
+                offset[j] = pos
+                length[j] = n[i] - pos
+                bucket[j] = kmin
+            j += 1
+    return j
 
 
 @numba.njit(cache=True, nogil=True)

@@ -56,10 +56,6 @@ class FixedPlan:
         """Global rows of `rank` at (`epoch`, `step`): (n,) int64."""
         return self._epoch_order(epoch).rows(*self.steps.positions(step, rank))
 
-    def width(self, epoch: int, step: int) -> int | None:
-        """Padded-layout row width: None = the manifest's row_tokens."""
-        return None
-
     def skipped(self, epoch: int) -> np.ndarray:
         if not self.skipped_rows:
             return np.empty(0, dtype=np.int64)
@@ -141,10 +137,6 @@ class CurriculumPlan:
         self._load(epoch)
         s = self._steps[step]
         return self.bucket_rows[int(s.bucket)][s.for_rank(rank, self.world_size)]
-
-    def width(self, epoch: int, step: int) -> int | None:
-        """Padded width of a step: its bucket's 2^k tokens (+1 under row_tokens L+1 is covered by the row max)."""
-        return None
 
     def skipped(self, epoch: int) -> np.ndarray:
         """Rows in no step of `epoch` (each part's last partial step, dropped by the sampler)."""

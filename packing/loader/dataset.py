@@ -9,6 +9,10 @@ gone too, so the order holds with any W. Resume state is {fingerprint, seed, epo
 that fixes the order (world_size, rows_per_rank, drop_last, shuffle_block_rows): no worker count inside, so W may
 change between save and load, and a changed shard set or order layout is refused with its cause.
 
+Dataset-decomposition shards (buckets >= 0 in the manifest) use the packing issue's curriculum sampler instead
+(`packing.loader.curriculum`): each step is b tokens of one bucket on every rank; `rows_per_rank`, `drop_last` and
+`shuffle_block_rows` do not apply, and the state adds the sampler's own position.
+
 Tail under `drop_last=False`: the last step is split over the ranks; a rank with no row gets an empty batch
 (T = 0, cu_seqlens = [0]) rather than no batch, so every rank takes the same number of steps and no DDP
 collective waits forever (spec, Traps). Its loss has no tokens: normalise by a global token count.
@@ -25,7 +29,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from packing.loader.batch import build_batch
 from packing.loader.config import Layout, LoaderConfig
-from packing.loader.order import EpochOrder, StepPlan
+from packing.loader.curriculum import CurriculumPlan, FixedPlan
 from packing.loader.source import ShardSource
 
 __all__ = ["ShardDataset", "ShardLoader", "to_device", "STATE_VERSION"]
@@ -66,11 +70,15 @@ class ShardDataset(IterableDataset):
         self.fingerprint = self._source.fingerprint
         self.n_rows = self._source.n_rows
         self.row_tokens = self._source.row_tokens
-        buckets = {int(b) for b in (self._source.manifest.get("counts") or {}).get("buckets", {}) or {}}
-        if buckets - {-1}:
-            raise ValueError(f"{self.out_dir}: dataset-decomposition shards (buckets {sorted(buckets)}) need the "
-                             "curriculum sampler (same bucket on every rank per step), not this fixed-length order")
-        self.plan = StepPlan(self.n_rows, world_size, config.rows_per_rank, config.drop_last)
+        manifest = self._source.manifest
+        buckets = {int(b) for b in (manifest.get("counts") or {}).get("buckets", {}) or {}}
+        self.plan: FixedPlan | CurriculumPlan
+        if buckets - {-1}:  # dataset decomposition: the curriculum sampler, the same bucket on every rank per step
+            self.plan = CurriculumPlan(self._source.row_buckets(), manifest.get("packer") or {},
+                                       world_size=world_size, seed=config.seed)
+        else:
+            self.plan = FixedPlan(self.n_rows, world_size=world_size, rows_per_rank=config.rows_per_rank,
+                                  drop_last=config.drop_last, seed=config.seed, block_rows=config.shuffle_block_rows)
         self.epoch = 0
         self.next_step = 0
 
@@ -87,25 +95,28 @@ class ShardDataset(IterableDataset):
         """Steps per epoch for this rank (every rank has the same count)."""
         return self.plan.n_steps
 
-    def epoch_report(self) -> dict[str, int]:
-        """Rows, steps and the skipped tail of one epoch (the same for every epoch)."""
-        return {"rows": self.n_rows, "steps": self.plan.n_steps, "rows_per_step": self.plan.step_rows,
-                "skipped_rows": self.plan.skipped_rows, "tail_rows": self.plan.tail_rows}
+    def epoch_report(self) -> dict[str, Any]:
+        """Rows, steps and the rows skipped per epoch (the drop_last tail, or the curriculum's partial steps)."""
+        return {"plan": self.plan.kind, "rows": self.n_rows, "steps": self.plan.n_steps,
+                "skipped_rows": self.plan.skipped_rows, **self.plan.report()}
 
     def skipped_rows(self, epoch: int) -> np.ndarray:
-        """Global rows no rank reads in `epoch` (the drop_last tail), (n,) int64."""
-        if not self.plan.skipped_rows:
-            return np.empty(0, dtype=np.int64)
-        order = EpochOrder(self.n_rows, seed=self.config.seed, epoch=epoch, block_rows=self.config.shuffle_block_rows)
-        return order.rows(self.n_rows - self.plan.skipped_rows, self.n_rows)
+        """Global rows no rank reads in `epoch`, (n,) int64."""
+        return self.plan.skipped(epoch)
 
     def state_dict(self) -> dict[str, Any]:
         """Where the next batch comes from: restore it with `load_state_dict` (any DataLoader worker count)."""
-        return {"version": STATE_VERSION, "fingerprint": self.fingerprint, "epoch": self.epoch,
-                "next_step": self.next_step, **self._order_state()}
+        state = {"version": STATE_VERSION, "fingerprint": self.fingerprint, "epoch": self.epoch,
+                 "next_step": self.next_step, **self._order_state()}
+        if isinstance(self.plan, CurriculumPlan):
+            state["sampler"] = self.plan.state(self.epoch, self.next_step)
+        return state
 
     def _order_state(self) -> dict[str, Any]:
         c = self.config
+        if isinstance(self.plan, CurriculumPlan):  # rows per step come from batch_tokens / 2^k, not the config
+            return {"seed": c.seed, "world_size": self.world_size, "rows_per_rank": None, "drop_last": None,
+                    "shuffle_block_rows": None}
         return {"seed": c.seed, "world_size": self.world_size, "rows_per_rank": c.rows_per_rank,
                 "drop_last": c.drop_last, "shuffle_block_rows": c.shuffle_block_rows}
 
@@ -125,22 +136,26 @@ class ShardDataset(IterableDataset):
         epoch, step = int(state["epoch"]), int(state["next_step"])
         if epoch < 0 or not 0 <= step <= self.plan.n_steps:
             raise ValueError(f"loader state epoch={epoch}, next_step={step}: outside [0, {self.plan.n_steps}]")
+        if "sampler" in state and isinstance(self.plan, CurriculumPlan) and \
+                state["sampler"] != self.plan.state(epoch, step):
+            raise ValueError("loader state's sampler position does not match its epoch and step for these shards "
+                             "(a state from another carding version or edited by hand)")
         self.epoch, self.next_step = epoch, step
 
     def batch(self, epoch: int, step: int, source: ShardSource | None = None) -> dict[str, Any]:
         """This rank's batch of `step` in `epoch`, as tensors (also the building block of iteration)."""
-        source = source or self._source_here()
-        order = EpochOrder(self.n_rows, seed=self.config.seed, epoch=epoch, block_rows=self.config.shuffle_block_rows)
-        return self._batch(order, source, epoch, step)
+        return self._batch(source or self._source_here(), epoch, step)
 
-    def _batch(self, order: EpochOrder, source: ShardSource, epoch: int, step: int) -> dict[str, Any]:
-        start, stop = self.plan.positions(step, self.rank)
-        rows = source.gather(order.rows(start, stop))
-        width = self.row_tokens if self.config.layout == Layout.PADDED else None
+    def _batch(self, source: ShardSource, epoch: int, step: int) -> dict[str, Any]:
+        rows = source.gather(self.plan.rows(epoch, step, self.rank))
+        # padded width: the manifest's L for fixed rows; a curriculum step's rows all have its bucket's length
+        fixed = isinstance(self.plan, FixedPlan)
+        width = self.row_tokens if self.config.layout == Layout.PADDED and fixed else None
         out: dict[str, Any] = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
                                for k, v in build_batch(rows, self.config, width).items()}
         out["step"] = step
         out["epoch"] = epoch
+        out["bucket"] = self.plan.bucket(epoch, step) if isinstance(self.plan, CurriculumPlan) else -1
         return out
 
     def _source_here(self) -> ShardSource:
@@ -163,20 +178,14 @@ class ShardDataset(IterableDataset):
         source = self._source_here()
         n_steps = self.plan.n_steps
         if self.infinite and n_steps == 0:
-            raise ValueError(f"{self.out_dir}: {self.n_rows} rows make no step of {self.plan.step_rows} rows "
-                             "(world_size x rows_per_rank); lower rows_per_rank or set drop_last=False")
+            raise ValueError(f"{self.out_dir}: {self.n_rows} rows make no step ({self.epoch_report()}); lower "
+                             "rows_per_rank (or batch_tokens) or set drop_last=False")
         start = self.epoch * n_steps + self.next_step
         stop = None if self.infinite else (self.epoch + 1) * n_steps
-        orders: dict[int, EpochOrder] = {}
         k = start + worker
         while stop is None or k < stop:
             epoch, step = divmod(k, n_steps)
-            order = orders.get(epoch)
-            if order is None:
-                orders.clear()
-                order = orders[epoch] = EpochOrder(self.n_rows, seed=self.config.seed, epoch=epoch,
-                                                   block_rows=self.config.shuffle_block_rows)
-            batch = self._batch(order, source, epoch, step)
+            batch = self._batch(source, epoch, step)
             if info is None:  # in the consumer's process: keep the resume state current
                 self.advance(epoch, step)
             yield batch

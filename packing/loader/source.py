@@ -185,6 +185,21 @@ class ShardSource:
             self._cache.popitem(last=False)
         return views
 
+    def row_buckets(self) -> np.ndarray:
+        """The `bucket` of every global row in manifest order: (N,) int16 (one small column read per shard)."""
+        parts = []
+        for i, entry in enumerate(self.entries):
+            path = self.out_dir / entry["path"]
+            try:
+                if self.format == ReadFormat.ARROW:
+                    reader = self._files[i]
+                    parts += [reader.get_batch(b).column("bucket").to_numpy() for b in range(reader.num_record_batches)]
+                else:
+                    parts.append(pq.read_table(path, columns=["bucket"]).column("bucket").to_numpy())
+            except (pa.ArrowException, OSError, KeyError) as e:
+                raise ShardError(f"{entry['path']}: cannot read the bucket column ({e})") from e
+        return np.concatenate(parts).astype(np.int16) if parts else np.empty(0, dtype=np.int16)
+
     def gather(self, rows: np.ndarray) -> RowBlock:
         """The rows at global indices `rows` ((R,) int), in that order.
 
