@@ -19,8 +19,10 @@ from stages.filter.gopher_repetition import GopherRepetitionConfig
 from stages.filter.language import LanguageConfig
 from stages.filter.length import LengthConfig
 from stages.filter.quality import QualityConfig
+from stages.filter.train_quality import QualityTrainConfig, read_documents, train_quality_classifier
 
 __all__ = [
     "C4Config", "FilterChain", "FilterConfig", "FineWebConfig", "GopherQualityConfig", "GopherRepetitionConfig",
-    "LanguageConfig", "LengthConfig", "QualityConfig", "REWRITE_CANDIDATE", "SCORE_COLUMNS", "bundled_lid176_path",
+    "LanguageConfig", "LengthConfig", "QualityConfig", "QualityTrainConfig", "REWRITE_CANDIDATE", "SCORE_COLUMNS",
+    "bundled_lid176_path", "read_documents", "train_quality_classifier",
 ]
