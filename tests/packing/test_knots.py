@@ -152,3 +152,34 @@ def test_row_too_small_for_markers_is_a_config_error():
     import pytest
     with pytest.raises(ValueError, match="knots"):
         PackConfig(packer=Packer.KNOTS, max_tokens=40)
+
+
+def test_keep_doc_order_and_pinned_last_chunk():
+    """keep_doc_order: each unit's chunk headers appear in its summary's order; always: the row ends with the
+    last chunk of its last unit, followed by that unit's summary."""
+    rng = np.random.default_rng(2)
+    lens = rng.integers(30, 300, 200).tolist()
+    for keep in (True, False):
+        config = PackConfig(packer=Packer.KNOTS, max_tokens=1024, seed=1,
+                            knots=KnotsConfig(utk_share=1.0, keep_doc_order=keep, n_chunks=3))
+        rows = pack_window(make_window(lens), config).sequences.to_pylist()
+        out_of_order = 0
+        for row in rows:
+            ids = row["input_ids"]
+            headers, summaries, i = [], [], 0
+            while i < len(ids):
+                if ids[i] == D_OPEN:
+                    j = ids.index(D_CLOSE, i)
+                    headers.append(tuple(ids[i + 1:j]))
+                    i = j
+                elif ids[i] == S_OPEN:
+                    j = ids.index(S_CLOSE, i)
+                    body = ids[i + 1:j]
+                    summaries.append([tuple(body[a:a + K.rid_chars]) for a in range(0, len(body), K.rid_chars + 1)])
+                    i = j
+                i += 1
+            assert ids[-1] == S_CLOSE and summaries[-1][-1] == headers[-1]  # pinned last chunk, then its summary
+            for s in summaries:
+                seen = [headers.index(r) for r in s]
+                out_of_order += seen != sorted(seen)
+        assert (out_of_order == 0) if keep else (out_of_order > 0)
