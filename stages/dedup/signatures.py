@@ -63,9 +63,15 @@ class DedupShingler:
 
     def shingles(self, norm: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """Flat shingle hashes (S,) uint64 and per-document counts (n,) int64 of normalised texts."""
+        sh, counts, _ = self.shingles_capped(norm)
+        return sh, counts
+
+    def shingles_capped(self, norm: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As `shingles`, plus (n,) bool: the document had more than max_shingles_per_doc shingles."""
         c = self.config
-        units, counts = unit_hashes(norm, c.shingle_unit, _WORD_HASH_SEED)
-        return shingle_hashes(units, counts, c.n_grams, c.max_shingles_per_doc)
+        units, unit_counts = unit_hashes(norm, c.shingle_unit, _WORD_HASH_SEED)
+        sh, counts = shingle_hashes(units, unit_counts, c.n_grams, c.max_shingles_per_doc)
+        return sh, counts, np.maximum(unit_counts - c.n_grams + 1, 0) > counts
 
     def signatures(self, sh: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """(n, bands*rows) MinHash values; all-max rows for documents without shingles."""
@@ -94,7 +100,7 @@ class DedupSignatures:
         if salt is not None:
             hi = hi ^ salt
         if c.near:
-            sh, counts = self.shingler.shingles(norm)
+            sh, counts, capped = self.shingler.shingles_capped(norm)
             sig = self.shingler.signatures(sh, counts)
             keys = band_keys(sig, c.bands, c.rows, salt)
             has = counts > 0
@@ -103,7 +109,6 @@ class DedupSignatures:
             np.cumsum(list_lens, out=offsets[1:])
             keys_arr = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(keys[has].ravel(), pa.uint64()))
             units_full = counts  # shingles per document after the cap
-            capped = self._capped(norm, counts) if c.max_shingles_per_doc is not None else np.zeros(n, bool)
         else:
             units_full = np.zeros(n, dtype=np.int64)
             keys_arr = pa.LargeListArray.from_arrays(pa.array(np.zeros(n + 1, np.int64)), pa.array([], pa.uint64()))
@@ -113,10 +118,6 @@ class DedupSignatures:
              pa.array(units_full.astype(np.int32), pa.int32()), pa.array(capped, pa.bool_()), keys_arr],
             schema=SIGNATURE_SCHEMA,
         )
-
-    def _capped(self, norm: pa.Array, counts: np.ndarray) -> np.ndarray:
-        """Documents whose shingle count reached the cap (a cheap upper bound check: count == cap)."""
-        return counts >= self.config.max_shingles_per_doc
 
 
 def candidate_features(batch: pa.RecordBatch | pa.Table, ids: pa.Array, config: DedupConfig,

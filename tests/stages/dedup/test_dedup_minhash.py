@@ -110,8 +110,8 @@ def test_char_shingles_and_cap():
     shingler = DedupShingler(c)
     _, counts = shingler.shingles(pa.array(["abcde", "ab", "日本語テキスト"], pa.large_string()))
     assert counts.tolist() == [3, 0, 4]
-    out = DedupSignatures(c).process(_docs(["abcdefgh", "abc"]))
-    assert out.column("capped").to_pylist() == [True, False]
+    out = DedupSignatures(c).process(_docs(["abcdefgh", "abc", "abcdef"]))
+    assert out.column("capped").to_pylist() == [True, False, False]
 
 
 def test_band_index_is_part_of_the_key():
