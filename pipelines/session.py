@@ -22,7 +22,8 @@ def start_ray(config: RayConfig) -> str:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=config.num_cpus, include_dashboard=False, **kwargs)
+        # address="local": a new embedded Ray, never a stray `ray start` cluster found in /tmp/ray on this machine
+        ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False, **kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = config.progress
     ctx.print_on_execution_start = False

@@ -9,6 +9,6 @@ import ray
 def local_ray():
     """One embedded 2-CPU Ray per test module, as `carding run` starts it on a laptop."""
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
     yield
     ray.shutdown()
