@@ -20,7 +20,7 @@ import yaml
 from packing import PackConfig
 from pipelines.shards import ShardConfig
 from stages.dedup.config import DedupConfig
-from stages.filter import FilterConfig
+from stages.filter import FilterConfig, QualityTrainConfig
 from stages.read import ReadConfig
 from stages.rewrite.config import RewriteConfig
 from tokenization import TokenizeConfig
@@ -70,6 +70,8 @@ class PipelineConfig:
     pack: PackConfig = field(default_factory=PackConfig)
     shards: ShardConfig = field(default_factory=ShardConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    quality_training: QualityTrainConfig | None = None
+    """What `carding train-quality` trains on (not used by `carding run`, which loads filter.quality.model_path)."""
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
