@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
-from packing import merge_stats, pack_window
+from packing import merge_stats, pack_window, rows_by_bucket
 from pipelines.config import PipelineConfig, to_dict
 from pipelines.manifest import MANIFEST_NAME, atomic_write_bytes, load_manifest, write_manifest
 from pipelines.session import start_ray
@@ -301,7 +301,13 @@ def _pack_group(group: pa.Table, config: PipelineConfig, out: str, work: str) ->
         return pa.table({"result": [done.read_text()]})
     docs = group.sort_by("id").drop_columns(["window"])
     result = pack_window(docs, config.pack)
-    entries = write_shards(result.sequences, Path(out), partition, config.shards)
+    # Decomposition rows go to one partition per bucket (w00003-b11), so a sampler reads one bucket's files.
+    entries = [
+        entry
+        for bucket, rows in rows_by_bucket(result.sequences)
+        for entry in write_shards(rows, Path(out), partition if bucket < 0 else f"{partition}-b{bucket:02d}",
+                                  config.shards)
+    ]
     body = json.dumps({"window": window, "shards": entries, "stats": result.stats}, default=_json_default)
     atomic_write_bytes(done, body.encode())
     return pa.table({"result": [body]})
