@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.filter.words import PY_WHITESPACE
 
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 """Characters `str.splitlines()` breaks on (plus the pair `\\r\\n`), unlike `split("\\n")`."""
@@ -81,7 +80,7 @@ def repeated(values: pa.Array, offsets: np.ndarray) -> np.ndarray:
 
 def strip(values: pa.Array) -> pa.Array:
     """`str.strip()` of every value (Python's whitespace set, not RE2's ASCII `\\s`)."""
-    return pc.utf8_trim(values, characters=PY_WHITESPACE)
+    return pc.utf8_trim_whitespace(values)  # Arrow's whitespace set is Python's (checked on all code points)
 
 
 def char_lengths(values: pa.Array) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""The word splitter is spaCy's tokenizer, exactly: on every distinct whitespace-free chunk of the bundled corpus
+(including the ones that take the plain-word path without spaCy) and on whole texts with odd whitespace."""
+from __future__ import annotations
+
+import functools
+
+import pyarrow as pa
+import spacy
+
+from bench.filter_corpus import EDGE_CASES, sample_texts
+from stages.filter.words import PY_WHITESPACE, WordSplitter
+
+
+@functools.lru_cache(maxsize=1)
+def _spacy():
+    return spacy.blank("en")
+
+
+def _tokens_of(splitter: WordSplitter, texts: list[str]) -> list[list[str]]:
+    """Token strings per text, read back through the splitter's type table."""
+    tokens = splitter.tokens(pa.array(texts, pa.large_string()))
+    names = {i: t for t, i in splitter._type_id.items()}
+    return [[names[int(t)] for t in tokens.types[tokens.offsets[i]:tokens.offsets[i + 1]]] for i in range(len(texts))]
+
+
+def test_every_distinct_corpus_chunk_tokenizes_as_spacy():
+    """Protects the plain-word shortcut: each distinct chunk, alone, gives spaCy's tokens."""
+    chunks = sorted({c for t in sample_texts(max_chars=2000, limit_per_source=200) for c in t.split()})
+    assert len(chunks) > 20_000, "the fixture must cover a real vocabulary"
+    ours = _tokens_of(WordSplitter(), chunks)
+    nlp = _spacy()
+    with nlp.memory_zone():
+        theirs = [[t.text for t in nlp.tokenizer(c)] for c in chunks]
+    diffs = [(c, o, t) for c, o, t in zip(chunks, ours, theirs) if o != t]
+    assert not diffs, diffs[:10]
+
+
+def test_whole_texts_tokenize_as_datatrove():
+    """datatrove's `split_into_words`: spaCy tokens of the whole text, whitespace tokens dropped."""
+    texts = EDGE_CASES + ["a\u3000b\x1fc  d\t\te", "  lead and trail  ", "x" + PY_WHITESPACE + "y"]
+    ours = _tokens_of(WordSplitter(), texts)
+    nlp = _spacy()
+    theirs = [[t.text.strip() for t in nlp.tokenizer(x) if t.text.strip()] for x in texts]
+    assert ours == theirs
