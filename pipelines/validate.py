@@ -48,7 +48,9 @@ def conservation_problems(counts: dict[str, Any]) -> list[str]:
     return []
 
 
-def _check_shard(out_dir: Path, entry: dict[str, Any], verify_checksums: bool) -> tuple[list[str], pa.Schema | None]:
+def _check_shard(out_dir: Path, entry: dict[str, Any], verify_checksums: bool,
+                 buckets: dict[int, int]) -> tuple[list[str], pa.Schema | None]:
+    """Problems of one shard; adds its rows per bucket to `buckets`. Returns (problems, schema or None)."""
     rel = str(entry.get("path", "?"))
     path = (out_dir / rel).resolve()
     if out_dir.resolve() not in path.parents:
@@ -90,6 +92,10 @@ def _check_shard(out_dir: Path, entry: dict[str, Any], verify_checksums: bool) -
             if len(bad):
                 problems.append(f"{rel}: row {int(bad[0])}: sum(doc_lens)={int(per_row[bad[0]])} != "
                                 f"len(input_ids)={int(ids_len[bad[0]])} ({len(bad)} rows differ)")
+    if "bucket" in table.column_names and not schema_problems:
+        keys, n = np.unique(table.column("bucket").to_numpy(), return_counts=True)
+        for k, c in zip(keys.tolist(), n.tolist()):
+            buckets[k] = buckets.get(k, 0) + c
     return problems, table.schema
 
 
@@ -110,10 +116,11 @@ def validate_output(out_dir: Path, verify_checksums: bool = True) -> list[str]:
     problems: list[str] = []
     schemas: dict[str, pa.Schema] = {}
     by_format: dict[str, list[dict[str, Any]]] = {}
+    bucket_rows: dict[str, dict[int, int]] = {}
     for entry in shards:
-        shard_problems, schema = _check_shard(out_dir, entry, verify_checksums)
-        problems += shard_problems
         fmt = str(entry.get("format"))
+        shard_problems, schema = _check_shard(out_dir, entry, verify_checksums, bucket_rows.setdefault(fmt, {}))
+        problems += shard_problems
         by_format.setdefault(fmt, []).append(entry)
         if schema is not None:
             ids_type = schema.field("input_ids").type if "input_ids" in schema.names else None
@@ -147,11 +154,24 @@ def validate_output(out_dir: Path, verify_checksums: bool = True) -> list[str]:
             if expected != stored:
                 what = "counts.tokens + padding_tokens" if padded_rows else "counts.tokens"
                 problems.append(f"{MANIFEST_NAME}: {what}={expected} but the {fmt} shards hold {stored} tokens")
+        claimed = counts.get("buckets")
+        if isinstance(claimed, dict) and claimed and not any(p.startswith(tuple(e["path"] for e in entries))
+                                                             for p in problems):
+            found = {str(k): v for k, v in sorted(bucket_rows.get(fmt, {}).items())}
+            want = {str(k): int(v) for k, v in claimed.items() if int(v)}
+            if found != want:
+                problems.append(f"{MANIFEST_NAME}: counts.buckets={want} but the {fmt} shards hold rows per bucket "
+                                f"{found}")
     if (isinstance(row_tokens, int) and fixed_rows and "padding_tokens" in counts and "tokens" in counts
             and "sequences" in counts):
         full = int(counts["sequences"]) * row_tokens
         if int(counts["tokens"]) + int(counts["padding_tokens"]) != full:
             problems.append(f"{MANIFEST_NAME}: counts.tokens + padding_tokens = {counts['tokens']} + "
                             f"{counts['padding_tokens']} != sequences x row_tokens = {full}")
+    fill, tokens, padding = counts.get("fill"), counts.get("tokens"), counts.get("padding_tokens")
+    if isinstance(fill, (int, float)) and isinstance(tokens, int) and isinstance(padding, int) and tokens + padding:
+        if abs(fill - tokens / (tokens + padding)) > 1e-9:  # the packer's definition: tokens over row slots
+            problems.append(f"{MANIFEST_NAME}: counts.fill={fill} but tokens / (tokens + padding_tokens) = "
+                            f"{tokens / (tokens + padding):.9f}")
     problems += conservation_problems(counts)
     return problems

@@ -113,3 +113,24 @@ def test_conservation_line(tmp_path: Path) -> None:
 def test_missing_manifest_is_one_problem(tmp_path: Path) -> None:
     problems = validate_output(tmp_path)
     assert len(problems) == 1 and "no manifest" in problems[0]
+
+
+def test_bucket_and_fill_counts(tmp_path: Path) -> None:
+    """counts.buckets is recomputed from the shards' bucket column; fill from tokens and padding."""
+    manifest = make_output(tmp_path)
+    n = manifest["counts"]["sequences"]
+
+    def edit(m):
+        m["counts"]["buckets"] = {"-1": n - 1, "8": 1}
+        m["counts"]["fill"] = 0.5
+    _edit_manifest(tmp_path, edit)
+    problems = validate_output(tmp_path, verify_checksums=False)
+    assert any("counts.buckets" in p for p in problems), problems
+    assert any("counts.fill=0.5" in p for p in problems), problems
+
+    def fix(m):
+        c = m["counts"]
+        c["buckets"] = {"-1": n}
+        c["fill"] = c["tokens"] / (c["tokens"] + c["padding_tokens"])
+    _edit_manifest(tmp_path, fix)
+    assert validate_output(tmp_path) == []
