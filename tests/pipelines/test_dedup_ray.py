@@ -47,3 +47,16 @@ def test_ray_exchange_equals_local(dedup_ray):
                 "largest_clusters"):
         assert stats[key] == expected_stats[key], key
     assert set(stats["seconds"]) >= {"signatures", "exchange_exact", "exchange_bands", "features", "verify"}
+
+
+def test_ray_exchange_empty_and_no_duplicates(dedup_ray):
+    """No documents, or no copies: an empty removed dataset that still has the contract's columns."""
+    from stages.schema import DOCUMENT_SCHEMA
+
+    removed, stats = dedup_dataset(ray.data.from_arrow(DOCUMENT_SCHEMA.empty_table()), DedupConfig())
+    assert removed.count() == 0 and removed.schema().names == REMOVED_SCHEMA.names
+    assert stats["documents"] == 0
+    table = pa.table({"id": ["a", "b"], "text": pa.array(["one two three four five six", "seven eight nine ten x y"],
+                                                         pa.large_string()), "source": ["s", "s"], "meta": ["{}", "{}"]})
+    removed, stats = dedup_dataset(ray.data.from_arrow(table), DedupConfig())
+    assert removed.count() == 0 and stats["clusters"] == 0 and stats["documents"] == 2
