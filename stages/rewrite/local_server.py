@@ -124,7 +124,7 @@ class FaultProxy:
     /v1), or, with no upstream, a well-formed reply whose document is "rewrite of <sha256 of the prompt>[:12]".
     """
 
-    def __init__(self, upstream: str | None = None, script: list[str] | None = None) -> None:
+    def __init__(self, upstream: str | None = None, script: list[str] | None = None, port: int = 0) -> None:
         import http.server
         import threading
 
@@ -186,7 +186,7 @@ class FaultProxy:
                 else:
                     self._send(200, proxy._echo(body))
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)

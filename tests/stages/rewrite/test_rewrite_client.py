@@ -95,3 +95,28 @@ def test_check_endpoint_names_the_url_and_what_to_start() -> None:
     assert url in str(info.value) and "vllm serve" in str(info.value)
     with FaultProxy() as proxy:
         assert check_endpoint(config(proxy.base_url)) == ["fault-proxy"]
+
+
+def test_server_down_then_restarted_mid_run_is_retried() -> None:
+    """The server dies (connection refused) and comes back on the same port: the request succeeds."""
+    import threading
+    import time
+
+    port = free_port()
+    proxies: list[FaultProxy] = []
+
+    def restart() -> None:
+        time.sleep(0.4)
+        proxies.append(FaultProxy(port=port).start())
+
+    thread = threading.Thread(target=restart)
+    thread.start()
+    try:
+        cfg = RewriteConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", retries=20, backoff_s=0.1,
+                            backoff_max_s=0.2)
+        (reply,), client = complete(cfg, [BODY])
+    finally:
+        thread.join()
+        for p in proxies:
+            p.stop()
+    assert reply.error is None and client.stats.retries >= 1 and proxies[0].posts == 1
