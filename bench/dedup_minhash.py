@@ -8,6 +8,17 @@ same word 5-gram shingles (strings, its default sha1 hashing), one document at a
 is checked first: datasketch fed carding's shingle hashes (identity hashfunc) and carding's (a, b) must give
 carding's 32-bit signatures bit for bit. Ends with the JSON line of DESIGN.md plus precision, recall (true J >=
 0.85, default config) and mean_abs_jaccard_error (vs datasketch, same shingles and permutations).
+
+Measured 2026-11-22 on the shared 2-core dev machine (load average 15-20, so absolute figures are low):
+signatures 4.32 MB/s/core vs datasketch 1.26 MB/s → ratio 3.4 (goal 20); from raw text incl. normalisation, exact
+key and band keys 3.74 MB/s (2.97x). Why not 20x: our kernel is ~8 numpy passes per (shingle, permutation)
+(~0.5 µs per shingle for 112 permutations on an idle core); datasketch's legacy `update_batch` is the same numpy
+broadcast per document plus sha1 and Python per shingle, so the gap is bounded near 3-5x. A fused loop (numba,
+present in the venv but not a project dependency) measured 3.0x faster than the numpy kernel here, bit-identical.
+Precision 1.0 (removed doc has a true >= 0.8 neighbour in its cluster), 0.9685 vs the kept doc (transitivity),
+recall 0.9974 for true J >= 0.85; 1,000,000 generated documents (210 MB) on a local 2-CPU Ray in 143 s
+(2.65 GB/h/core; signatures 81 s, exact exchange 5 s, band exchange 32 s, candidate features 20 s, verify 3 s,
+components 0.5 s), peak RSS of the process tree 7.0 GB.
 """
 from __future__ import annotations
 
