@@ -14,6 +14,12 @@ Timing: `next(loader)` is the data wait; each step ends with `loss.item()` (a sy
 forward/backward/optimizer. The first `--warmup` steps (compilation) are left out of every figure. The peer is the
 same model fed by a naive per-row Python loader in the training process (same rows, same order), for
 `--peer-steps` steps: ratio = our data-wait share / the peer's.
+
+Measured 2026-11-22 on one H100 80GB (torch 2.11, 16 cores), `carding run configs/sample.yaml` shards (1033 rows,
+2.1 M byte tokens, L = 2048), 12.7 M-parameter model (4 layers, d = 512), 16 rows = 32 Ki tokens per step, 2
+workers, 300 steps: varlen attention: loss 3.96 -> 1.85 (first / last 10 steps), data wait 1.02 % (naive loader
+41.8 %), 1.03 M GPU tokens/s, loader alone 41-113 M tokens/s per process; flex attention, 150 steps: wait 0.91 %,
+0.83 M tokens/s, loss 3.96 -> 2.16.
 """
 from __future__ import annotations
 
