@@ -2,7 +2,7 @@
 
 Importing this module imports torch; the rest of carding never does (`packing.loader` loads it on first use).
 
-Sharding: rank r of `world_size` reads its slice of every global step (`packing.loader.order`); DataLoader worker
+Sharding: rank r of `world_size` reads its slice of every global step (`packing.loader.order`, `packing.loader.curriculum`); DataLoader worker
 w of W builds steps s = next_step + w, next_step + w + W, ..., and torch's in-order round robin over workers
 hands them out as next_step, next_step + 1, ... . A worker that runs out stops exactly when every later step is
 gone too, so the order holds with any W. Resume state is {fingerprint, seed, epoch, next_step} plus the layout
@@ -51,8 +51,9 @@ class ShardDataset(IterableDataset):
     """Batches of one rank from a carding output folder; one item = one step's batch for this rank.
 
     Items: `input_ids`, `labels`, `position_ids` (int64 tensors, (1, T) flat or (B, L) padded), `cu_seqlens`
-    (int32 tensor), `max_seqlen` (int), `step` and `epoch` (ints). Iterating yields the rest of the current epoch
-    from `next_step`, then moves to the next epoch. The manifest's counts are checked on open (and sha256 unless
+    (int32 tensor), `max_seqlen` (int), `step`, `epoch` and `bucket` (ints; bucket -1 outside decomposition).
+    Iterating yields the rest of the current epoch from `next_step`, then moves to the next epoch; with
+    `infinite=True` it runs on through every later epoch. The manifest's counts are checked on open (and sha256 unless
     `config.verify_checksums` is False); workers reopen the files with counts only.
     """
 

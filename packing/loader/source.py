@@ -7,7 +7,8 @@ files). Global row g = (shard i, row j) in manifest order, through prefix sums o
 
 Opening verifies what the manifest claims: each listed file exists, its row and token counts (from the Arrow
 footer and list offsets, or the Parquet footer) and, unless `verify_checksums=False`, its sha256. Every error
-names the shard's path.
+names the shard's path. Known limit: each Arrow shard stays open as one memory map (one file descriptor), so past
+~1000 shards raise `ulimit -n` or write larger shards (`shard_target_mb`).
 """
 from __future__ import annotations
 
