@@ -101,9 +101,10 @@ def dedup_dataset(ds: "ray.data.Dataset", config: DedupConfig) -> tuple["ray.dat
 
     t = time.perf_counter()
     if config.exact:
-        exact_ds = sigs.map_batches(_exact_keys, fn_kwargs={"partitions": config.exchange_partitions},
-                                    batch_format="pyarrow").groupby(_PART, num_partitions=config.exchange_partitions).map_groups(_exact_groups,
-                                                                                      batch_format="pyarrow")
+        keys = sigs.map_batches(_exact_keys, fn_kwargs={"partitions": config.exchange_partitions},
+                                batch_format="pyarrow")
+        exact_ds = keys.groupby(_PART, num_partitions=config.exchange_partitions).map_groups(
+            _exact_groups, batch_format="pyarrow")
         exact_rows = _collect(exact_ds, EXACT_SCHEMA)
     else:
         exact_rows = EXACT_SCHEMA.empty_table()

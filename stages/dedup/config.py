@@ -80,7 +80,8 @@ class DedupConfig:
     n_grams: int = 5
     """Shingle size in units: datatrove `MinhashConfig.n_grams` = 5 (FineWeb). Shorter documents skip near dedup."""
     bands: int = 14
-    """LSH bands b: datatrove `MinhashConfig.num_buckets` = 14 (FineWeb, FineWeb2, DPK); threshold (1/b)^(1/r) ~ 0.72."""
+    """LSH bands b: datatrove `MinhashConfig.num_buckets` = 14 (FineWeb, FineWeb2, DPK); threshold
+    (1/b)^(1/r) ~ 0.72."""
     rows: int = 8
     """MinHash values per band r: datatrove `MinhashConfig.hashes_per_bucket` = 8; b x r = 112 permutations."""
     signature_bits: int = 64

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from stages.dedup.config import DedupConfig, ShingleUnit
+from stages.dedup.config import ShingleUnit
 from stages.dedup.hashing import MERSENNE_61, combine, fmix64, minhash_signatures
 
 def unit_hashes(norm: pa.Array, unit: ShingleUnit, seed: int) -> tuple[np.ndarray, np.ndarray]:

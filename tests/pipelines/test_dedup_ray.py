@@ -56,7 +56,7 @@ def test_ray_exchange_empty_and_no_duplicates(dedup_ray):
     removed, stats = dedup_dataset(ray.data.from_arrow(DOCUMENT_SCHEMA.empty_table()), DedupConfig())
     assert removed.count() == 0 and removed.schema().names == REMOVED_SCHEMA.names
     assert stats["documents"] == 0
-    table = pa.table({"id": ["a", "b"], "text": pa.array(["one two three four five six", "seven eight nine ten x y"],
-                                                         pa.large_string()), "source": ["s", "s"], "meta": ["{}", "{}"]})
+    texts = pa.array(["one two three four five six", "seven eight nine ten x y"], pa.large_string())
+    table = pa.table({"id": ["a", "b"], "text": texts, "source": ["s", "s"], "meta": ["{}", "{}"]})
     removed, stats = dedup_dataset(ray.data.from_arrow(table), DedupConfig())
     assert removed.count() == 0 and stats["clusters"] == 0 and stats["documents"] == 2
