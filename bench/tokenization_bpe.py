@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from bench.common import emit, parser, print_environment, print_table, time_it
-from bench.tokenization_corpus import corpus, text_mb
+from bench.common import emit, parser, print_environment, print_table
+from bench.tokenization_corpus import corpus, text_mb, timed_pair
 
 
 def main() -> None:
@@ -64,11 +64,12 @@ def main() -> None:
     assert np.array_equal(flat[keep], np.fromiter((i for ids in ref for i in ids), np.int64)), "ids differ"
     assert (flat[offs[1:] - 1] == tok.eos_id).all()
 
-    t_peer, _ = time_it("tokenizers encode_batch_fast", peer, items=mb, item_unit="MB", mb=mb, repeat=args.repeat)
-    t_ours, _ = time_it("carding bpe scheme", ours, items=mb, item_unit="MB", mb=mb, repeat=args.repeat)
-    t_off, _ = time_it("tokenizers encode_batch", peer_offsets, items=mb, item_unit="MB", mb=mb, repeat=1)
+    t_ours, t_peer = timed_pair(("carding bpe scheme", ours), ("tokenizers encode_batch_fast", peer), mb=mb,
+                                repeat=args.repeat)
+    t_off, _ = timed_pair(("tokenizers encode_batch", peer_offsets), ("tokenizers encode_batch_fast", peer), mb=mb,
+                          repeat=1)
     print_table(f"bpe scheme, vocab {tok.vocab_size}, {batch.num_rows:,} documents, {mb:.1f} MB, "
-                f"{args.threads} thread(s) (MB/s in 'per s')", [t_ours, t_peer, t_off], peer=t_peer)
+                f"{args.threads} thread(s) (MB/s per CPU-second in 'per s')", [t_ours, t_peer, t_off], peer=t_peer)
     bytes_per_token = mb * 1e6 / len(flat)
     print(f"bytes per token (EOS included): {bytes_per_token:.3f}; dtype {tok.token_dtype}")
     emit("tokenization_bpe", metric="bpe_mb_per_s", value=t_ours.per_s, unit="MB/s",

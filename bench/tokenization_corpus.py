@@ -1,17 +1,22 @@
-"""Input of the tokenization benchmarks: the bundled sample corpus (real text), repeated to a target size.
-
-Not a benchmark itself. Copies get new ids (`<id>#<copy>`), so the proxy view choice differs per copy.
+"""Input and timing of the tokenization benchmarks: the bundled sample corpus (real text), repeated to a target
+size, and a CPU-time pair timer. Not a benchmark itself. Copies get new ids (`<id>#<copy>`), so the proxy view choice differs per copy.
 """
 from __future__ import annotations
 
 import gzip
 import io
 import json
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
+
+from bench.common import Timing
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -51,3 +56,23 @@ def text_mb(batch: pa.RecordBatch) -> float:
     col = batch.column("text")
     offs = col.offsets.to_numpy() if hasattr(col, "offsets") else None
     return float(offs[-1] - offs[0]) / 1e6 if offs is not None else col.nbytes / 1e6
+
+
+def timed_pair(ours: tuple[str, Callable[[], Any]], peer: tuple[str, Callable[[], Any]], *, mb: float,
+               repeat: int) -> tuple[Timing, Timing]:
+    """(ours, peer) Timings in MB, median CPU seconds (time.process_time) of `repeat` alternating runs after one
+    warm-up each.
+
+    CPU time, not wall time, and alternation: the dev box is 2 cores shared by several engineers (load average
+    8-18 seen), where wall-clock ratios of the same code swung from 0.57 to 1.53 between two runs.
+    """
+    samples: dict[str, list[float]] = {ours[0]: [], peer[0]: []}
+    for name, fn in (ours, peer):
+        fn()
+    for _ in range(max(1, repeat)):
+        for name, fn in (ours, peer):
+            t0 = time.process_time()
+            fn()
+            samples[name].append(time.process_time() - t0)
+    return (Timing(ours[0], statistics.median(samples[ours[0]]), mb, "MB", mb),
+            Timing(peer[0], statistics.median(samples[peer[0]]), mb, "MB", mb))

@@ -13,8 +13,8 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from bench.common import emit, parser, print_environment, print_table, time_it
-from bench.tokenization_corpus import corpus, text_mb
+from bench.common import emit, parser, print_environment, print_table
+from bench.tokenization_corpus import corpus, text_mb, timed_pair
 from tokenization import Codec, TokenizeConfig, Tokenizer, summarize_counts
 from tokenization.arrow_io import text_buffers
 
@@ -48,18 +48,17 @@ def main() -> None:
     payload = (flat[flat >= 320] - 320).astype(np.uint8).tobytes()
     assert payload == b"".join(peer()), "proxy frames differ from zstandard's one-shot frames"
 
-    t_peer, _ = time_it("zstandard one-shot loop", peer, items=mb, item_unit="MB", mb=mb, repeat=args.repeat)
-    t_ours, _ = time_it("carding proxy (zstd 3, W 4096)", ours, items=mb, item_unit="MB", mb=mb,
-                        repeat=args.repeat)
+    t_ours, t_peer = timed_pair(("carding proxy (zstd 3, W 4096)", ours), ("zstandard one-shot loop", peer),
+                                mb=mb, repeat=args.repeat)
     print_table(f"proxy scheme, {batch.num_rows:,} documents, {len(windows):,} windows, {mb:.1f} MB "
-                "(MB/s in 'per s')", [t_ours, t_peer], peer=t_peer)
+                "(MB/s per CPU-second in 'per s')", [t_ours, t_peer], peer=t_peer)
 
     # bytes per token of the compressed view (sentinels and EOS included), per codec x level x window
     sample = corpus(1 if args.quick else 8)
     sample_mb = text_mb(sample)
     print(f"\nbytes per token of the compressed view, {sample.num_rows:,} documents, {sample_mb:.1f} MB "
           "(share 1.0, fallback_raw on; raw bytes scheme = 1.0 before EOS)")
-    print(f"{'codec':<10} {'level':>5} " + " ".join(f"{'W=' + str(w):>9}" for w in WINDOWS) + f" {'MB/s @4096':>11}")
+    print(f"{'codec':<10} {'level':>5} " + " ".join(f"{'W=' + str(w):>9}" for w in WINDOWS) + f" {'MB/cpu-s W4096':>15}")
     figures: dict[str, float] = {}
     for codec, level in GRID:
         row = []
@@ -67,14 +66,14 @@ def main() -> None:
         for w in WINDOWS:
             t = Tokenizer(TokenizeConfig(scheme="proxy", codec=Codec(codec), level=level, window_bytes=w,
                                          share=1.0, seed=args.seed))
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             processed = t.process(sample)
             if w == 4096:
-                speed = sample_mb / (time.perf_counter() - t0)
+                speed = sample_mb / (time.process_time() - t0)
             stats = summarize_counts(t.counts(processed))
             figures[f"{codec}{level}/W{w}"] = stats["comp_view_bytes_per_token"]
             row.append(stats["comp_view_bytes_per_token"])
-        print(f"{codec:<10} {level:>5} " + " ".join(f"{v:>9.3f}" for v in row) + f" {speed:>11.1f}")
+        print(f"{codec:<10} {level:>5} " + " ".join(f"{v:>9.3f}" for v in row) + f" {speed:>15.1f}")
 
     emit("tokenization_proxy", metric="proxy_mb_per_s", value=t_ours.per_s, unit="MB/s",
          peer="zstandard ZstdCompressor.compress per window", ratio=t_ours.per_s / t_peer.per_s,
