@@ -91,21 +91,31 @@ def run(config: PipelineConfig) -> RunReport:
     report.stage_docs["dedup"] = n_kept + sum(dedup_removed.values())
 
     t0 = time.perf_counter()
+    rewrite_files, rewrite_summary = _rewrite(filtered_files, dup_ids, config, out, work)
+    n_rewrites = int(rewrite_summary.get("kept", 0))
+    if config.rewrite.enabled:
+        report.stage_seconds["rewrite"] = time.perf_counter() - t0
+        report.stage_docs["rewrite"] = int(rewrite_summary.get("rewrites", 0))
+
+    t0 = time.perf_counter()
     window_docs = config.pack.window_docs
-    n_windows = max(1, math.ceil(n_kept / window_docs))
-    shard_entries, pack_stats, tokenizer_spec = _tokenize_pack_write(filtered_files, dup_ids, n_windows, config, out, work)
+    n_windows = max(1, math.ceil((n_kept + n_rewrites) / window_docs))
+    shard_entries, pack_stats, tokenizer_spec = _tokenize_pack_write(
+        filtered_files + rewrite_files, dup_ids, n_windows, config, out, work)
     report.stage_seconds["tokenize+pack+write"] = time.perf_counter() - t0
-    report.stage_docs["tokenize+pack+write"] = n_kept
+    report.stage_docs["tokenize+pack+write"] = n_kept + n_rewrites
 
     counts = {
         "documents_in": n_in, "documents_kept": n_kept, "removed": removed, "quarantined": quarantined,
         "tokens": pack_stats["tokens"], "sequences": pack_stats["sequences"],
         "padding_tokens": pack_stats["padding_tokens"], "truncations": pack_stats["truncations"],
         "fill": pack_stats["fill"], "buckets": pack_stats["buckets"],
+        "rewrites_kept": n_rewrites,
     }
     check_conservation(n_in, n_kept, removed, quarantined, where=str(out))
-    if pack_stats["documents"] != n_kept:
-        raise RuntimeError(f"{out}: {n_kept} documents kept but {pack_stats['documents']} reached the packer")
+    if pack_stats["documents"] != n_kept + n_rewrites:
+        raise RuntimeError(f"{out}: {n_kept} documents kept and {n_rewrites} rewrites, but "
+                           f"{pack_stats['documents']} reached the packer")
     report.counts = counts
     atomic_write_bytes(out / "report.json", (json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n").encode())
     write_manifest(out, {
@@ -116,6 +126,7 @@ def run(config: PipelineConfig) -> RunReport:
         "packer": to_dict(config.pack),
         "row_tokens": config.pack.capacity,
         "packing": pack_stats,
+        "rewrite": rewrite_summary,
         "counts": counts,
         "shards": shard_entries,
     })
@@ -187,6 +198,8 @@ class _ReadFilter:
         docs = result.documents
         batch = self.chain.process(docs.combine_chunks().to_batches()[0]) if docs.num_rows else None
         table = pa.Table.from_batches([batch]) if batch is not None else docs
+        if REASON not in table.column_names:  # every filter off: the column still exists, all null
+            table = table.append_column(pa.field(REASON, pa.string()), pa.nulls(table.num_rows, pa.string()))
         kept, rejected = split_kept(table)
         removed = count_reasons(rejected)
         quarantined = count_reasons(result.quarantine.rename_columns(
@@ -269,6 +282,49 @@ def _candidate_ids(files: list[str]) -> pa.Array:
     return pa.concat_arrays(ids) if ids else pa.array([], pa.string())
 
 
+# ---------------------------------------------------------------- rewrite (actor pool against an LLM server)
+
+def _drop_ids(batch: pa.Table, ids: pa.Array) -> pa.Table:
+    return batch.filter(pc.invert(pc.is_in(batch.column("id"), value_set=ids)))
+
+
+def _kept_only(batch: pa.Table) -> pa.Table:
+    return batch.filter(pc.is_null(batch.column(REASON))) if REASON in batch.column_names else batch
+
+
+def _rewrite(files: list[str], dup_ids: pa.Array, config: PipelineConfig, out: Path,
+             work: Path) -> tuple[list[str], dict[str, Any]]:
+    """Rewrite the deduplicated candidates; returns the file of kept rewrites (for tokenization) and the summary.
+
+    Every rewrite row, kept or not, goes to `rewrites/` with its reason and its source id; originals are untouched.
+    """
+    if not config.rewrite.enabled:
+        return [], {}
+    kept_path = work / "rewrite" / "kept.parquet"
+    done = work / "rewrite.done.json"
+    if done.exists() and kept_path.exists():
+        return [str(kept_path)], json.loads(done.read_text())
+    from pipelines.rewrite import check_rewrite_endpoint, refilter_and_mix, rewrite_dataset
+
+    check_rewrite_endpoint(config.rewrite)
+    files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]
+    if not files:
+        return [], {"rewrites": 0, "kept": 0}
+    docs = ray.data.read_parquet(files).map_batches(_drop_ids, fn_kwargs={"ids": dup_ids}, batch_format="pyarrow")
+    rewrites = rewrite_dataset(docs, config.rewrite)
+    raw_kept = docs.map_batches(_kept_only, batch_format="pyarrow")
+    final, summary = refilter_and_mix(rewrites, raw_kept, config.rewrite, work_dir=work / "rewrite")
+    blocks = ray.get(final.to_arrow_refs())
+    table = pa.concat_tables(blocks).sort_by("id") if blocks else pa.table(
+        {"id": pa.array([], pa.string()), "text": pa.array([], pa.large_string()),
+         "source": pa.array([], pa.string()), "meta": pa.array([], pa.string()), REASON: pa.array([], pa.string())})
+    _write_parquet(out / "rewrites" / "rewrites.parquet", table)
+    kept = table.filter(pc.is_null(table.column(REASON))).select(["id", "text", "source", "meta", REASON])
+    _write_parquet(kept_path, kept)
+    atomic_write_bytes(done, json.dumps(summary, default=_json_default).encode())
+    return [str(kept_path)], summary
+
+
 # ---------------------------------------------------------------- tokenize (map) → pack per window (groupby)
 
 class _Tokenize:
@@ -326,7 +382,7 @@ def _tokenize_pack_write(files: list[str], dup_ids: pa.Array, n_windows: int, co
     windows = []                                                           # with no columns: nothing to group by
     if files:
         n_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        ds = ray.data.read_parquet(files).map_batches(
+        ds = ray.data.read_parquet(files).select_columns(["id", "text", REASON]).map_batches(
             _Tokenize, batch_format="pyarrow",
             fn_constructor_kwargs={"config": config, "dup_ids": dup_ids, "n_windows": n_windows},
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n_cpus))

@@ -22,6 +22,8 @@ def summary_table(report: RunReport) -> Table:
         table.add_row(f"  removed: {reason}", f"{n:,}", f"{100 * n / n_in:.1f} %")
     for reason, n in c["quarantined"].items():
         table.add_row(f"  quarantined: {reason}", f"{n:,}", f"{100 * n / n_in:.1f} %")
+    if c.get("rewrites_kept"):
+        table.add_row("rewrites kept (new rows)", f"{c['rewrites_kept']:,}", "")
     table.add_section()
     table.add_row("tokens", f"{c['tokens']:,}", "")
     table.add_row("sequences", f"{c['sequences']:,}", "")
