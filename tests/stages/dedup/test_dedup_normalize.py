@@ -11,6 +11,9 @@ from stages.dedup.normalize import PUNCTUATION
 
 # Intended differences: pyarrow's utf8_lower is not context-sensitive, so a word-final capital sigma becomes
 # "σ" where Python's str.lower gives "ς" (spec/filter.md). Fixtures with it are compared after folding ς -> σ.
+# Code points unassigned in Python 3.11's Unicode 14 database (category Cn) but assigned in pyarrow's newer one
+# differ too (220 of them: case pairs, digits). An exhaustive scan of all 282,230 assigned code points, each as
+# "a{c}b {c} x{c}", found no other difference (2026-11-22); hypothesis below leaves Cn out.
 _INTENDED = str.maketrans({"ς": "σ"})
 
 FIXTURES = [
@@ -43,7 +46,7 @@ def test_fixtures_match_datatrove():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cn")), max_size=40),
                 min_size=1, max_size=8))
 def test_any_text_matches_datatrove(texts):
     """For any text the batch normalisation equals datatrove's per-string one (up to _INTENDED)."""
