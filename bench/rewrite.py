@@ -24,10 +24,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from bench.common import Timing, emit, parser, print_environment, print_table
+from bench.common import Timing, emit, parser, print_environment, print_table, time_it
 from stages.rewrite.client import ChatClient
 from stages.rewrite.config import RewriteConfig
-from stages.rewrite.local_server import SMOLLM2_MODEL, LlamaServer
+from stages.rewrite.local_server import SMOLLM2_MODEL, FaultProxy, LlamaServer
 from stages.rewrite.parse import Reply, parse_reply
 from stages.rewrite.prompt import build_request, load_prompt
 from stages.rewrite.rewriter import Rewriter
@@ -131,6 +131,20 @@ def main() -> None:
             runs[name] = (Timing(name, statistics.median(samples[name]), _tokens(replies), "tokens"), replies)
         stage_timing = runs.pop(f"carding stage c={args.concurrency}")[0]
 
+    # Client overhead alone: the same two clients against FaultProxy's instant replies (no model), so the server's
+    # noise on this shared machine does not hide the client's cost. Requests/s, same bodies, same concurrency.
+    n_echo = 100 if args.quick else 400
+    echo_bodies = [bodies[i % n_docs] for i in range(n_echo)]
+    with FaultProxy() as echo:
+        echo_cfg = dataclasses.replace(config, base_url=echo.base_url)
+        echo_ours, _ = time_it("carding client, echo server", lambda: asyncio.run(_carding_run(echo_cfg, echo_bodies)),
+                               items=n_echo, item_unit="requests", repeat=repeat)
+        echo_peer, _ = time_it("openai, echo server", lambda: asyncio.run(_openai_run(echo.base_url, echo_bodies,
+                                                                                         args.concurrency)),
+                               items=n_echo, item_unit="requests", repeat=repeat)
+    print_table(f"requests/s against an instant loopback server (client overhead), c={args.concurrency}",
+                [echo_peer, echo_ours], peer=echo_peer)
+
     peer_t, peer_r = runs[f"openai c={args.concurrency}"]
     ours_t, ours_r = runs[f"carding client c={args.concurrency}"]
     agree = sum(a.content == b.content for a, b in zip(ours_r, peer_r))
@@ -166,6 +180,7 @@ def main() -> None:
          docs_per_s=round(n_docs / ours_t.seconds, 4), concurrency=args.concurrency,
          speedup_vs_sequential=round(ours_t.per_s / seq_t.per_s, 4),
          stage_tokens_per_s=round(stage_timing.per_s, 4), outputs_agree=f"{agree}/{n_docs}",
+         client_overhead_ratio=round(echo_ours.per_s / echo_peer.per_s, 4),
          gpu_hours_per_1b_kept_tokens=None if gpu_h is None else round(gpu_h),
          gpu_hours_per_1b_kept_tokens_at_target=round(gpu_h_target))
 

@@ -43,3 +43,12 @@ def test_round_trip_through_yaml() -> None:
     data = yaml.safe_load(text)
     back = RewriteConfig(**{**data, "select": Select(data["select"]), "backend": Backend(data["backend"])})
     assert back == c
+
+
+def test_stage_package_imports_without_ray() -> None:
+    """STYLE.md §1: stages/ is pure logic; only pipelines/ may import Ray."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['ray'] = None; import stages.rewrite, stages.rewrite.local_server"
+    subprocess.run([sys.executable, "-c", code], check=True)
