@@ -80,12 +80,12 @@ def _tokens(replies: list[Reply]) -> int:
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--docs", type=int, default=None, help="drafts per run (default 3 quick, 12 full)")
-    p.add_argument("--max-tokens", type=int, default=None, help="max_tokens per reply (default 24 quick, 192 full)")
+    p.add_argument("--docs", type=int, default=None, help="drafts per run (default 3 quick, 6 full)")
+    p.add_argument("--max-tokens", type=int, default=None, help="max_tokens per reply (default 24 quick, 64 full)")
     p.add_argument("--concurrency", type=int, default=4, help="N, requests in flight for the concurrent runs")
     args = p.parse_args()
-    n_docs = args.docs or (3 if args.quick else 12)
-    max_tokens = args.max_tokens or (24 if args.quick else 192)
+    n_docs = args.docs or (3 if args.quick else 6)
+    max_tokens = args.max_tokens or (24 if args.quick else 64)
     repeat = 1 if args.quick else args.repeat
     print_environment(("llama_cpp_python", "openai", "aiohttp", "ray"), seed=args.seed)
 
