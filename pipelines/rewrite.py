@@ -24,10 +24,19 @@ from stages.reasons import count_reasons, merge_counts, reasons_of
 from stages.rewrite.client import check_endpoint
 from stages.rewrite.config import Backend, RewriteConfig
 from stages.rewrite.prompt import load_prompt
-from stages.rewrite.refilter import (SCORE, RefilterClassifier, SelectionPlan, apply_selection, hash_sample,
-                                     plan_selection, plan_to_dict, read_reference, score_batch)
+from stages.rewrite.refilter import (
+    SCORE,
+    RefilterClassifier,
+    SelectionPlan,
+    apply_selection,
+    hash_sample,
+    plan_selection,
+    plan_to_dict,
+    read_reference,
+    score_batch,
+)
 from stages.rewrite.rewriter import REWRITE_SCHEMA, Rewriter, estimate_tokens
-from stages.schema import REASON, stable_hash
+from stages.schema import stable_hash
 
 _ACTOR_CPUS = 0.25
 """CPU reserved per rewrite actor: it waits on the server; parsing and JSON cost ~20 µs per reply."""
@@ -194,4 +203,4 @@ def refilter_and_mix(rewrites: ray.data.Dataset, raw_kept: ray.data.Dataset | No
     return final, summary
 
 
-__all__ = ["REASON", "check_rewrite_endpoint", "refilter_and_mix", "rewrite_dataset"]
+__all__ = ["check_rewrite_endpoint", "refilter_and_mix", "rewrite_dataset"]

@@ -14,8 +14,15 @@ from stages.rewrite.client import ChatClient, check_endpoint, list_models
 from stages.rewrite.config import Backend, RewriteConfig, Select
 from stages.rewrite.parse import REASONS, Reply, parse_reply
 from stages.rewrite.prompt import MARKERS, Markers, PromptTemplate, build_request, load_prompt, request_key
-from stages.rewrite.refilter import (RefilterClassifier, SelectionPlan, apply_selection, hash_sample, plan_selection,
-                                     read_reference, score_batch)
+from stages.rewrite.refilter import (
+                                     RefilterClassifier,
+                                     SelectionPlan,
+                                     apply_selection,
+                                     hash_sample,
+                                     plan_selection,
+                                     read_reference,
+                                     score_batch,
+)
 from stages.rewrite.rewriter import REWRITE_SCHEMA, Rewriter, estimate_tokens, select_for_rewrite
 
 __all__ = [

@@ -110,7 +110,7 @@ class ChatClient:
                     status = resp.status
                     text = await resp.text(errors="replace")
                     retry_after = resp.headers.get("Retry-After")
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None, f"timeout after {self.config.timeout_s:g} s", True, None
             except aiohttp.ClientError as exc:  # refused, reset, server gone mid-reply, bad HTTP
                 return None, f"connection error: {type(exc).__name__}: {exc}", True, None
@@ -156,7 +156,7 @@ def list_models(config: RewriteConfig, timeout_s: float = 10.0) -> list[str]:
 
     try:
         return asyncio.run(_get())
-    except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+    except (TimeoutError, aiohttp.ClientError, RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise RuntimeError(
             f"rewrite: the LLM endpoint {config.base_url} does not answer GET /models ({type(exc).__name__}: {exc}). "
             "Start the server (vLLM: `vllm serve MODEL`; SGLang: `python -m sglang.launch_server --model-path MODEL`;"

@@ -147,8 +147,8 @@ class RewriteConfig:
                              "meta-llama/Llama-3.3-70B-Instruct)")
         if self.backend == Backend.OPENAI_HTTP and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"rewrite.base_url={self.base_url!r}: must start with http:// or https://")
-        for name in ("max_concurrency", "actors", "batch_docs", "refilter_bucket", "max_tokens", "cache_flush_replies", "refilter_train_docs",
-                     "refilter_epochs", "refilter_word_ngrams", "refilter_dim"):
+        for name in ("max_concurrency", "actors", "batch_docs", "refilter_bucket", "max_tokens", "cache_flush_replies",
+                     "refilter_train_docs", "refilter_epochs", "refilter_word_ngrams", "refilter_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"rewrite.{name}={getattr(self, name)}: must be >= 1")
         if self.retries < 0:

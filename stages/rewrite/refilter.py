@@ -98,7 +98,8 @@ class RefilterClassifier:
             train_file = f.name
         try:
             model = fasttext.train_supervised(input=train_file, epoch=config.refilter_epochs, lr=config.refilter_lr,
-                                              wordNgrams=config.refilter_word_ngrams, dim=config.refilter_dim, bucket=config.refilter_bucket,
+                                              wordNgrams=config.refilter_word_ngrams, dim=config.refilter_dim,
+                                              bucket=config.refilter_bucket,
                                               seed=config.seed, thread=1, verbose=0)
         finally:
             os.unlink(train_file)

@@ -15,8 +15,15 @@ from hypothesis import strategies as st
 from stages.reasons import count_reasons
 from stages.rewrite.config import RewriteConfig
 from stages.rewrite.parse import BELOW_REFILTER, ERROR, OVER_MIX
-from stages.rewrite.refilter import (SCORE, RefilterClassifier, apply_selection, hash_sample, plan_selection,
-                                     read_reference, score_batch)
+from stages.rewrite.refilter import (
+    SCORE,
+    RefilterClassifier,
+    apply_selection,
+    hash_sample,
+    plan_selection,
+    read_reference,
+    score_batch,
+)
 from stages.schema import REASON, stable_hash
 
 GOOD = "theorem proof lemma derivation equation hypothesis experiment measurement analysis result".split()
