@@ -18,7 +18,7 @@ import zstandard
 
 from stages.read.config import ReadConfig
 from stages.read.partitions import Partition
-from stages.read.records import QuarantineRows, ReadResult, finish_partition
+from stages.read.records import RAW_KEEP_BYTES, QuarantineRows, ReadResult, finish_partition
 
 _ID_TEXT = pa.schema([("id", pa.string()), ("text", pa.large_string())])
 
@@ -41,7 +41,10 @@ def read_jsonl(part: Partition, config: ReadConfig) -> ReadResult:
         keep = parsed.pop("row_index")
         starts, ends = starts[keep], ends[keep]
         lines = None if lines is None else lines[keep]
-    raw = [body[s:e] for s, e in zip(starts.tolist(), ends.tolist())] if len(starts) < 200_000 else None
+
+    def raw(i: int) -> bytes:  # only quarantined rows are sliced: no second copy of a 200 MB body
+        return body[int(starts[i]): min(int(ends[i]), int(starts[i]) + RAW_KEEP_BYTES)]
+
     return finish_partition(
         file=part.path, source=part.source, ids=parsed["id"], texts=parsed["text"], metas=parsed["meta"],
         offsets=base + starts, lines=lines, raw=raw, quarantine=quarantine, max_doc_bytes=config.max_doc_bytes,

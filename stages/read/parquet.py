@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stages.read.config import ReadConfig
-from stages.read.partitions import Partition
+from stages.read.partitions import Partition, check_parquet_schema
 from stages.read.records import QuarantineRows, ReadResult, finish_partition
 
 
@@ -15,12 +15,7 @@ def read_parquet(part: Partition, config: ReadConfig) -> ReadResult:
     """Read row groups [start, end) of one file; a file without a string `text` column raises, naming it."""
     pf = pq.ParquetFile(part.path)
     schema = pf.schema_arrow
-    if config.text_field not in schema.names:
-        raise ValueError(f"{part.path}: no column {config.text_field!r} (columns: {', '.join(schema.names)}); "
-                         f"set input.text_field")
-    text_type = schema.field(config.text_field).type
-    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
-        raise ValueError(f"{part.path}: column {config.text_field!r} is {text_type}, expected a string column")
+    check_parquet_schema(part.path, schema, config.text_field)  # plan_partitions checked it; a file may change
     end = part.end if part.end is not None else pf.num_row_groups
     groups = list(range(part.start, end))
     table = pf.read_row_groups(groups) if groups else schema.empty_table()

@@ -2,16 +2,24 @@
 
 A large uncompressed JSONL file is split by byte range (a range owns the lines that *start* inside it), a Parquet
 file by row groups; compressed JSONL, HTML and WARC files are one partition each.
+
+Whole-file problems are found here, in the driver, before any Ray task starts, so they stop the run with one line
+naming the file: a missing or unreadable file, an unknown extension, a Parquet file that is unreadable or has no
+string `text` column, and a `.json`/`.jsonl` file that holds one JSON array instead of one object per line.
 """
 from __future__ import annotations
 
 import glob
+import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+import zstandard
 
 from stages.read.config import InputFormat, ReadConfig
 
@@ -103,6 +111,8 @@ def plan_partitions(config: ReadConfig) -> list[Partition]:
             raise PermissionError(f"{path}: input file is not readable")
         fmt = detect_format(path, config.format)
         compressed = path.lower().endswith(_COMPRESSIONS)
+        if fmt is InputFormat.JSONL:
+            check_not_json_array(path)
         if fmt is InputFormat.JSONL and not compressed:
             size = os.path.getsize(path)
             starts = range(0, max(size, 1), config.split_bytes)
@@ -111,9 +121,11 @@ def plan_partitions(config: ReadConfig) -> list[Partition]:
             )
         elif fmt is InputFormat.PARQUET:
             try:
-                n_groups = pq.ParquetFile(path).num_row_groups
+                parquet = pq.ParquetFile(path)
             except Exception as e:  # pyarrow raises several types for a corrupt footer
                 raise ValueError(f"{path}: not a readable Parquet file ({e})") from e
+            check_parquet_schema(path, parquet.schema_arrow, config.text_field)
+            n_groups = parquet.num_row_groups
             step = config.parquet_row_groups_per_task
             partitions.extend(
                 Partition(path, fmt.value, g, min(g + step, n_groups)) for g in range(0, max(n_groups, 1), step)
@@ -121,3 +133,51 @@ def plan_partitions(config: ReadConfig) -> list[Partition]:
         else:
             partitions.append(Partition(path, fmt.value))
     return partitions
+
+
+def check_parquet_schema(path: str, schema: pa.Schema, text_field: str) -> None:
+    """Raise ValueError naming the file when it has no string column `text_field` (a wrong schema, not bad rows)."""
+    if text_field not in schema.names:
+        raise ValueError(f"{path}: no column {text_field!r} (columns: {', '.join(schema.names)}); "
+                         f"set input.text_field")
+    text_type = schema.field(text_field).type
+    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+        raise ValueError(f"{path}: column {text_field!r} is {text_type}, expected a string column")
+
+
+_HEAD_BYTES = 4096
+
+
+def _head(path: str) -> bytes:
+    """The first few KiB of a JSONL file, decompressed; b"" when they don't decompress (the reader then quarantines
+    the file's unreadable part as `read.truncated_file`, naming it: this check has nothing to add)."""
+    lower = path.lower()
+    try:
+        if lower.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read(_HEAD_BYTES)
+        if lower.endswith(".zst"):
+            with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as f:
+                return f.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError):
+        return b""
+    with open(path, "rb") as f:
+        return f.read(_HEAD_BYTES)
+
+
+def check_not_json_array(path: str) -> None:
+    """Raise ValueError naming the file when it is one JSON array of records instead of JSON Lines.
+
+    Such a file (what `json.dump(list_of_dicts)` writes) would otherwise read as one `read.not_an_object` record, or
+    one `read.malformed_json` per line when indented: every document in it lost to quarantine. Recognised by its
+    first byte `[` followed by `{` or by a line break; a JSONL line `["a", "b"]` is one bad record, not this.
+    """
+    head = _head(path).lstrip(b" \t\r\n")
+    if head.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+        head = head[3:].lstrip(b" \t\r\n")
+    if not head.startswith(b"["):
+        return
+    after = head[1:].lstrip(b" \t")
+    if after.startswith((b"{", b"\n", b"\r")) or not after:
+        raise ValueError(f"{path}: one JSON array, not JSON Lines (one object per line); convert it first, e.g. "
+                         f"`jq -c '.[]' {path} > {os.path.splitext(path)[0]}.jsonl`")

@@ -2,14 +2,16 @@
 
 Each reader yields the candidate rows of one partition as columns (`id`, `text`, `meta`, and where each came from);
 `finish_partition` applies the checks every format shares, all on whole columns: missing or non-string text,
-empty or whitespace-only text, documents over `max_doc_bytes`. Nothing is dropped: a row is a document or a
-quarantine row with its reason.
+empty or whitespace-only text, documents over `max_doc_bytes`, an id already used earlier in the partition.
+Nothing is dropped: a row is a document or a quarantine row with its reason.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -58,7 +60,7 @@ def finish_partition(
     metas: pa.Array,
     offsets: np.ndarray,
     lines: np.ndarray | None,
-    raw: list[bytes] | None,
+    raw: Callable[[int], bytes] | None,
     quarantine: QuarantineRows,
     max_doc_bytes: int | None,
     bad_type: np.ndarray | None = None,
@@ -66,8 +68,13 @@ def finish_partition(
     """Check candidate rows column-wise; send failures to quarantine, derive missing ids, build the documents.
 
     ids/texts/metas: (n,) string-like, nulls allowed; offsets: (n,) int64 byte offset of each record in `file`
-    (row number for Parquet); lines: (n,) 1-based line numbers or None; raw: the raw record bytes when cheap to
-    have (JSONL), else None; bad_type: (n,) bool, true where `text` existed but was not a string.
+    (row number for Parquet); lines: (n,) 1-based line numbers or None; raw: row index -> the raw record bytes (at
+    most RAW_KEEP_BYTES needed), called for quarantined rows only, or None (Parquet, web); bad_type: (n,) bool, true
+    where `text` existed but was not a string.
+
+    Ids must be unique (DESIGN.md): a row whose id an earlier good row of this partition already has goes to
+    quarantine as `read.duplicate_id`, its detail naming the first one's line or offset. Uniqueness across
+    partitions is the runner's check (it sees every partition).
     """
     n = len(texts)
     texts = texts.cast(pa.large_string())
@@ -81,20 +88,35 @@ def finish_partition(
     for mask, name in ((too_large, "read.too_large"), (stripped_len == 0, "read.empty_text"),
                        (missing, "read.missing_text"), (wrong_type, "read.text_not_string")):
         reason[mask] = name
-    bad = np.flatnonzero(reason != None)  # noqa: E711 - numpy elementwise comparison
-    for i in bad:  # only bad rows: a loop over the few quarantined records
-        detail = {
-            "read.too_large": f"document of {nbytes[i]:,} bytes exceeds max_doc_bytes={max_doc_bytes:,}",
-            "read.empty_text": "text is empty or whitespace only",
-            "read.missing_text": "no text field (or null)",
-            "read.text_not_string": "text field is not a string",
-        }[reason[i]]
-        quarantine.add(reason[i], detail, offset=int(offsets[i]),
-                       line=None if lines is None else int(lines[i]), raw=None if raw is None else raw[i])
-    keep = pa.array(reason == None)  # noqa: E711
     offsets_arr = pa.array(offsets, pa.int64())
     derived = pc.binary_join_element_wise(pa.scalar(file), offsets_arr.cast(pa.string()), ":")
     ids = pc.coalesce(ids.cast(pa.string()), derived)
+    # Duplicate ids among the rows that passed every other check; the first keeps the id. ["a", "b", "a"] → row 2.
+    good = np.flatnonzero(reason == None)  # noqa: E711 - numpy elementwise comparison
+    good_ids = pl.from_arrow(ids.take(pa.array(good, pa.int64()))) if len(good) else None
+    first_of: dict[str, int] = {}
+    if good_ids is not None and not good_ids.is_unique().all():
+        first = good_ids.is_first_distinct().to_numpy()
+        reason[good[~first]] = "read.duplicate_id"
+        # {id: row of its first record} for the repeated ids only, for the quarantine detail
+        rows = pl.DataFrame({"id": good_ids, "row": good}).filter(pl.Series(first) & good_ids.is_duplicated())
+        first_of = dict(zip(rows["id"].to_list(), rows["row"].to_list()))
+    bad = np.flatnonzero(reason != None)  # noqa: E711
+    for i in bad:  # only bad rows: a loop over the few quarantined records
+        if reason[i] == "read.duplicate_id":
+            j = first_of[ids[int(i)].as_py()]
+            where = f"line {lines[j]}" if lines is not None else f"offset {offsets[j]}"
+            detail = f"id {ids[int(i)].as_py()!r} already belongs to the record at {where} of this file"
+        else:
+            detail = {
+                "read.too_large": f"document of {nbytes[i]:,} bytes exceeds max_doc_bytes={max_doc_bytes:,}",
+                "read.empty_text": "text is empty or whitespace only",
+                "read.missing_text": "no text field (or null)",
+                "read.text_not_string": "text field is not a string",
+            }[reason[i]]
+        quarantine.add(reason[i], detail, offset=int(offsets[i]),
+                       line=None if lines is None else int(lines[i]), raw=None if raw is None else raw(int(i)))
+    keep = pa.array(reason == None)  # noqa: E711
     docs = pa.table(
         {
             "id": ids,
