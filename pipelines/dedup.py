@@ -141,8 +141,7 @@ def dedup_dataset(ds: "ray.data.Dataset", config: DedupConfig) -> tuple["ray.dat
                                                     SIGNATURE_SCHEMA.field("capped")])))
     stats = {**sig_stats, **stats}
     stats["seconds"] = {**{k: round(v, 4) for k, v in seconds.items()}, **stats["seconds"]}
-    removed_ds = ray.data.from_arrow(removed) if removed.num_rows else ray.data.from_arrow(REMOVED_SCHEMA.empty_table())
-    return removed_ds, stats
+    return ray.data.from_arrow(removed.cast(REMOVED_SCHEMA)), stats
 
 
 __all__ = ["dedup_dataset"]
