@@ -59,7 +59,7 @@ def _sentence_punct() -> frozenset[str]:
 
 
 _HASH_BASE = np.uint64(1_000_003)
-_PLAIN = re.compile(r"([A-Za-z]+|[0-9]+)([,;:!?]?)|([A-Za-z]*[a-z])(\.)")
+_PLAIN = re.compile(r'([("\[]*)([^\W\d_]+|[0-9]+)([)"\],;:!?.]*)')
 _NOT_PUNCTUATION, _ALPHA, _CATEGORY_P = np.uint8(1), np.uint8(2), np.uint8(4)
 
 
@@ -75,6 +75,39 @@ def _blank_english():  # spacy.Language; untyped library
     nlp = spacy.blank("en")
     nlp.vocab.lex_attr_getters = {}
     return nlp
+
+
+def _plain_tokens(chunk: str) -> list[str] | None:
+    """spaCy's tokens of a plain chunk without calling spaCy, or None when the chunk is not plain.
+
+    Plain: opening marks `( " [`, then one word of letters (`str.isalpha`) or ASCII digits, then closing marks
+    `) " ] , ; : ! ? .`. spaCy's English tokenizer strips such marks one by one as prefixes and suffixes
+    (LIST_PUNCT, LIST_QUOTES: no lookbehind), and no prefix, suffix, infix or URL pattern matches a word of
+    letters or digits, so the tokens are each opening mark, the word, each closing mark. Exceptions handled by
+    refusing: `.` right after the word splits only after an ASCII lower-case letter or a digit (`I.` stays
+    whole; spaCy's rule also takes other lower-case letters, refused here for simplicity), and a chunk where any
+    run of these tokens spells one of spaCy's special cases (`cannot`, `etc.`, `Mr.`, the emoticon `):`, which
+    spaCy's special-case matcher would merge) goes to spaCy.
+    tests/stages/filter/test_words.py checks this against spaCy on every distinct chunk of the bundled corpus;
+    on the benchmark's 20 000 documents it serves 104 k of 174 k distinct chunks.
+    """
+    m = _PLAIN.fullmatch(chunk)
+    if m is None:
+        return None
+    pre, word, suf = m.groups()
+    if not (word.isalpha() or word.isascii()):
+        return None
+    if ".." in suf:  # an ellipsis is one suffix token (`\\.\\.+`)
+        return None
+    if suf[:1] == "." and not (word[-1].isascii() and (word[-1].islower() or word[-1].isdigit())):
+        return None
+    tokens = [*pre, word, *suf]
+    specials = _special_cases()
+    for i in range(len(tokens)):  # any run of tokens spelling a special case (`):` is an emoticon) -> spaCy
+        for j in range(i + 1, len(tokens) + 1):
+            if "".join(tokens[i:j]) in specials:
+                return None
+    return tokens
 
 
 @functools.lru_cache(maxsize=1)
@@ -229,31 +262,15 @@ class WordSplitter:
         return ids[enc.indices.to_numpy(zero_copy_only=False)]
 
     def _add_chunks(self, chunks: list[str]) -> np.ndarray:
-        """Tokenize new chunks and return their new ids.
-
-        Plain words skip spaCy: a chunk of ASCII letters or digits, optionally followed by one of `, ; : ! ?`, or
-        ASCII letters ending in a lower-case one followed by `.`, tokenizes as the word plus the mark, unless
-        spaCy has a special case for the chunk or the word (`cannot`, `etc.`, `Mr.`). spaCy's English suffix
-        rules split `, ; : ! ?` after anything and `.` after a lower-case letter (not after one capital: `I.`),
-        and no prefix, infix or URL pattern matches such a string; tests/stages/filter/test_words.py checks it
-        against spaCy on every distinct chunk of the bundled corpus. They are about half of distinct chunks.
-        The rest go to spaCy in one call, joined by single spaces.
-        """
-        specials = _special_cases()
+        """Tokenize new chunks and return their new ids; plain words skip spaCy (`_plain_tokens`)."""
         tokens: list[list[str]] = [[]] * len(chunks)
         hard: list[int] = []
-        match = _PLAIN.fullmatch
         for i, c in enumerate(chunks):
-            m = match(c)
-            if m is not None and c not in specials:
-                word, mark = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-                if not mark:
-                    tokens[i] = [c]
-                    continue
-                if word not in specials:
-                    tokens[i] = [word, mark]
-                    continue
-            hard.append(i)
+            toks = _plain_tokens(c)
+            if toks is None:
+                hard.append(i)
+            else:
+                tokens[i] = toks
         if hard:
             for i, toks in zip(hard, self._spacy_tokens([chunks[i] for i in hard])):
                 tokens[i] = toks
