@@ -13,8 +13,8 @@ Peers, same process, same rows and order:
   boundaries, so no labels masking or cu_seqlens): the speed of reading alone, an upper bound for context.
 Goal (shards/loader issue): >= 50 M tokens/s per process from Arrow IPC. Measured 2026-11-22 on this 2-core
 machine (shared, load ~15), full size (4096 rows x 8192, 33.5 M tokens): Arrow IPC 101 M tokens/s, Parquet
-34 M, naive 0.54 M (ratio 188), flat memmap without boundaries 813 M; --quick on the H100 host's CPU: Arrow
-122 M, Parquet 52 M. The gap to the flat memmap is the labels, positions and cu_seqlens work (24 bytes written
+34 M, naive 0.54 M (ratio 188), flat memmap without boundaries 813 M; full size on the H100 host's CPU: Arrow
+167 M, Parquet 59 M, naive 1.1 M (ratio 150), memmap 1.27 G. The gap to the flat memmap is the labels, positions and cu_seqlens work (24 bytes written
 per token against 8).
 """
 from __future__ import annotations

@@ -15,11 +15,11 @@ forward/backward/optimizer. The first `--warmup` steps (compilation) are left ou
 same model fed by a naive per-row Python loader in the training process (same rows, same order), for
 `--peer-steps` steps: ratio = our data-wait share / the peer's.
 
-Measured 2026-11-22 on one H100 80GB (torch 2.11, 16 cores), `carding run configs/sample.yaml` shards (1033 rows,
+Measured 2026-11-22 on one H100 80GB (torch 2.11, 16 cores), `carding run configs/sample.yaml` shards (1032 rows,
 2.1 M byte tokens, L = 2048), 12.7 M-parameter model (4 layers, d = 512), 16 rows = 32 Ki tokens per step, 2
-workers, 300 steps: varlen attention: loss 3.96 -> 1.85 (first / last 10 steps), data wait 1.02 % (naive loader
-41.8 %), 1.03 M GPU tokens/s, loader alone 41-113 M tokens/s per process; flex attention, 150 steps: wait 0.91 %,
-0.83 M tokens/s, loss 3.96 -> 2.16.
+workers: varlen attention, 300 steps: loss 3.87 -> 1.83 (mean of the first / last 10 steps), data wait 1.28 %
+(naive loader 39.1 %), 1.04 M GPU tokens/s, loader alone 98 M tokens/s per process; flex attention, 200 steps:
+wait 0.89 %, 0.82 M GPU tokens/s, loss 3.87 -> 2.04.
 """
 from __future__ import annotations
 
