@@ -11,8 +11,8 @@ resume from {fingerprint, seed, epoch, next_step} with any number of DataLoader 
 
 With Hugging Face models on flash-attention, pass `position_ids` (or cu_seq_lens_q/k and max_length_q/k) and no
 `attention_mask`, else they take the unpadding path; FlexAttention needs a block mask from a per-token document id
-(`bench/loader_gpu.py` shows both). Measured: 101 M tokens/s per process from Arrow IPC (`bench/loader.py`); data
-wait 1.0 % of an H100 step (`bench/loader_gpu.py`).
+(`bench/loader_gpu.py` shows both). Measured: 101-167 M tokens/s per process from Arrow IPC (`bench/loader.py`); data
+wait 0.9-1.3 % of an H100 step (`bench/loader_gpu.py`).
 
 Depends on pyarrow and numpy; torch is imported only when `ShardDataset`, `ShardLoader` or `to_device` is first
 used (`from packing.loader import ShardLoader`), so carding itself runs without torch.
