@@ -31,7 +31,7 @@ from stages.filter import REWRITE_CANDIDATE, FilterChain
 from stages.read import Partition, plan_partitions, read_partition
 from stages.reasons import check_conservation, count_reasons, merge_counts, split_kept
 from stages.schema import REASON, stable_hash
-from tokenization import Tokenizer
+from tokenization import Tokenizer, summarize_counts
 
 WORK = "_work"
 
@@ -117,6 +117,8 @@ def run(config: PipelineConfig) -> RunReport:
         raise RuntimeError(f"{out}: {n_kept} documents kept and {n_rewrites} rewrites, but "
                            f"{pack_stats['documents']} reached the packer")
     report.counts = counts
+    if config.tokenize.bpe_path:  # the output folder decodes on its own: Tokenizer.from_spec(spec, out/tokenizer.json)
+        atomic_write_bytes(out / "tokenizer.json", Path(config.tokenize.bpe_path).read_bytes())
     atomic_write_bytes(out / "report.json", (json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n").encode())
     write_manifest(out, {
         "carding_version": _version(),
@@ -334,9 +336,10 @@ class _Tokenize:
     id only, so the same rows meet in the same window on any number of CPUs.
     """
 
-    def __init__(self, config: PipelineConfig, dup_ids: pa.Array, n_windows: int) -> None:
+    def __init__(self, config: PipelineConfig, dup_ids: pa.Array, n_windows: int, counts_dir: str) -> None:
         self.tokenizer = Tokenizer(config.tokenize)
         self.seed, self.dup_ids, self.n_windows = config.seed, dup_ids, n_windows
+        self.counts_dir = Path(counts_dir)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         keep = pc.invert(pc.is_in(batch.column("id"), value_set=self.dup_ids))
@@ -346,6 +349,12 @@ class _Tokenize:
         tokenized = pa.Table.from_batches([self.tokenizer.process(b) for b in docs.to_batches()] or
                                           [self.tokenizer.process(pa.RecordBatch.from_pylist([], schema=docs.schema))])
         window = (stable_hash(tokenized.column("id"), self.seed) % np.uint64(self.n_windows)).astype(np.int64)
+        if tokenized.num_rows:
+            # The tokenizer's additive figures (bytes per token, compressed share) for the manifest, one file per
+            # batch named by its ids; the driver clears the folder first and sums it after the stage.
+            counts = merge_counts(*(self.tokenizer.counts(b) for b in tokenized.to_batches()))
+            name = hashlib.sha256("\n".join(tokenized.column("id").to_pylist()).encode()).hexdigest()[:20]
+            atomic_write_bytes(self.counts_dir / f"{name}.json", json.dumps(counts).encode())
         return tokenized.select(["id", "tokens", "n_tokens"]).append_column("window", pa.array(window))
 
 
@@ -378,18 +387,26 @@ def _json_default(value: Any) -> Any:
 def _tokenize_pack_write(files: list[str], dup_ids: pa.Array, n_windows: int, config: PipelineConfig,
                          out: Path, work: Path) -> tuple[list[dict], dict[str, Any], dict[str, Any]]:
     tokenizer_spec = Tokenizer(config.tokenize).spec()
+    counts_dir = work / "token_counts"
+    shutil.rmtree(counts_dir, ignore_errors=True)  # tokenization always reruns whole: no stale batch counts
+    counts_dir.mkdir(parents=True)
     files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]  # Ray reads an empty file as a block
     windows = []                                                           # with no columns: nothing to group by
     if files:
         n_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         ds = ray.data.read_parquet(files).select_columns(["id", "text", REASON]).map_batches(
             _Tokenize, batch_format="pyarrow",
-            fn_constructor_kwargs={"config": config, "dup_ids": dup_ids, "n_windows": n_windows},
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n_cpus))
+            fn_constructor_kwargs={"config": config, "dup_ids": dup_ids, "n_windows": n_windows,
+                                   "counts_dir": str(counts_dir)},
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n_cpus),
+            # one CPU per actor: the BPE encoder's thread pool must not oversubscribe the node
+            runtime_env={"env_vars": {"RAYON_NUM_THREADS": "1"}})
         results = ds.groupby("window").map_groups(
             _pack_group, batch_format="pyarrow", fn_kwargs={"config": config, "out": str(out), "work": str(work)},
         ).take_all()
         windows = sorted((json.loads(r["result"]) for r in results), key=lambda w: w["window"])
+    token_counts = merge_counts(*(json.loads(p.read_text()) for p in sorted(counts_dir.glob("*.json"))))
+    tokenizer_spec = {**tokenizer_spec, "stats": summarize_counts(token_counts) if token_counts else {}}
     if not windows:  # every document was removed: an empty but valid output
         stats = {"documents": 0, "tokens": 0, "sequences": 0, "padding_tokens": 0, "truncations": 0, "fill": 0.0,
                  "buckets": {}}
