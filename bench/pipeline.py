@@ -1,0 +1,565 @@
+"""The whole pipeline (read → filter → dedup → tokenize → pack → shards, rewrite off) on a generated web-like corpus,
+against datatrove 0.10.1's local executor doing the same filters and MinHash dedup on the same files and cores.
+
+    python -m bench.pipeline [--quick] [--cpus N] [--docs N] [--kind synthetic|real] [--scaling 1,2,4,8,16]
+
+- ours: `pipelines.runner.run` on configs/bench.yaml (an embedded Ray of `--cpus` CPUs, started before the clock);
+  per stage the RunReport's seconds and documents, plus MB (JSONL bytes read; text bytes into dedup and into
+  tokenize), per core; dedup's exchange steps from its stats; peak memory from a psutil sampler over the driver
+  and every process it started (Ray's GCS, raylet and workers), and Ray's object-store use and spill.
+- peer: datatrove's `LocalPipelineExecutor` (tasks = workers = cores): JsonlReader → GopherRepetition →
+  GopherQuality → C4 (filter_no_terminal_punct=False, FineWeb's setting) → FineWebQuality → JsonlWriter →
+  MinhashDedupSignature; MinhashDedupBuckets (14 tasks); MinhashDedupCluster (1 task); JsonlReader →
+  MinhashDedupFilter → JsonlWriter. No LanguageFilter / C4BadWordsFilter (they download at run time), no
+  tokenization (datatrove's DocumentTokenizer needs a downloaded tokenizer): ours does more work per document.
+- agreement: documents left after the filters and after dedup, ours vs datatrove (printed with the difference;
+  dedup differs by design: carding also removes exact copies first and verifies LSH pairs by Jaccard >= 0.8).
+- `--scaling`: the whole pipeline and dedup alone at each CPU count (each a fresh embedded Ray), speedup and
+  parallel efficiency = speedup / CPUs, PNGs of the curve and of the stage timeline into bench/plots/.
+
+Last line: `{"bench": "pipeline", "metric": "docs_per_s", "value", "unit", "peer": "datatrove", "ratio", ...}`
+with per-stage figures (and `efficiency_16` when 16 CPUs were measured).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import emit, parser, print_environment  # noqa: E402
+from bench.corpus import Corpus, CorpusSpec, ensure_corpus  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "configs" / "bench.yaml"
+WORK = REPO / "out" / "bench"
+PLOTS = REPO / "bench" / "plots"
+STAGES = ("read+filter", "dedup", "tokenize+pack+write")
+
+
+# ---------------------------------------------------------------- memory and CPU of a process tree
+
+class TreeSampler:
+    """Samples, every `interval_s`, CPU % and RSS of this process and all its descendants (Ray's GCS, raylet and
+    workers, or datatrove's pool): totals over time for the timeline, and the peak RSS of each process.
+
+    RSS counts the object-store pages a worker has mapped, so `peak_worker_private_mb` (RSS - shared) is the
+    figure that shows memory held by a worker's own batches.
+    """
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        import ray  # noqa: F401 - Ray puts its bundled psutil on sys.path when psutil is not installed
+        import psutil
+
+        self._psutil = psutil
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, float, float]] = []  # (t, cpu %, total RSS MB)
+        self.peak_rss: dict[int, tuple[str, float, float]] = {}  # pid -> (name, rss MB, private MB)
+        self._procs: dict[int, Any] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.t0 = 0.0
+
+    def __enter__(self) -> "TreeSampler":
+        self.t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        me = self._psutil.Process()
+        while not self._stop.is_set():
+            self._sample(me)
+            self._stop.wait(self.interval_s)
+        self._sample(me)
+
+    def _sample(self, me: Any) -> None:
+        psutil = self._psutil
+        try:
+            tree = [me, *me.children(recursive=True)]
+        except psutil.Error:
+            return
+        cpu = rss_total = 0.0
+        for p in tree:
+            proc = self._procs.setdefault(p.pid, p)
+            try:
+                c = proc.cpu_percent(None)
+                mem = proc.memory_info()
+                name = proc.name()
+            except psutil.Error:
+                continue
+            cpu += c
+            rss, private = mem.rss / 2**20, (mem.rss - getattr(mem, "shared", 0)) / 2**20
+            rss_total += rss
+            old = self.peak_rss.get(p.pid)
+            if old is None or rss > old[1]:
+                self.peak_rss[p.pid] = (name, rss, max(private, old[2] if old else 0.0))
+        self.samples.append((time.perf_counter() - self.t0, cpu, rss_total))
+
+    def summary(self) -> dict[str, float]:
+        me = os.getpid()
+        workers = [v for pid, v in self.peak_rss.items() if pid != me and v[0].startswith("ray::")]
+        others = [v for pid, v in self.peak_rss.items() if pid != me]
+        pool = workers or others
+        return {
+            "peak_driver_rss_mb": round(self.peak_rss.get(me, ("", 0.0, 0.0))[1], 1),
+            "peak_total_rss_mb": round(max((s[2] for s in self.samples), default=0.0), 1),
+            "peak_worker_rss_mb": round(max((v[1] for v in pool), default=0.0), 1),
+            "peak_worker_private_mb": round(max((v[2] for v in pool), default=0.0), 1),
+            "workers_seen": len(pool),
+            "mean_cpu_percent": round(sum(s[1] for s in self.samples) / max(1, len(self.samples)), 1),
+        }
+
+
+# ---------------------------------------------------------------- ours
+
+def _recipe(corpus: Corpus, cpus: int, out: Path, window_docs: int | None) -> Any:
+    from pipelines.config import load_config
+
+    overrides: dict[str, Any] = {"input.paths": [str(f) for f in corpus.files], "output.dir": str(out),
+                                 "ray.num_cpus": cpus, "output.overwrite": True}
+    if window_docs is not None:
+        overrides["pack.window_docs"] = window_docs
+    return load_config(RECIPE, overrides)
+
+
+def _object_store() -> dict[str, float]:
+    """Object-store use and spill as Ray reports them for this run's own cluster (never another one)."""
+    import ray
+    from ray._private.internal_api import memory_summary
+
+    try:
+        text = memory_summary(address=ray.get_runtime_context().gcs_address, stats_only=True)
+    except Exception as e:  # noqa: BLE001 - the figure is optional; say why it is missing
+        return {"object_store_error": f"{type(e).__name__}: {e}"[:200]}
+    used = re.search(r"Plasma memory usage (\d+) MiB", text)
+    spilled = re.search(r"Spilled (\d+) MiB", text)
+    return {"object_store_used_mb": int(used.group(1)) if used else 0,
+            "spilled_mb": int(spilled.group(1)) if spilled else 0}
+
+
+def _stage_bytes(report: Any, config: Any) -> dict[str, float]:
+    """Text MB that entered dedup (rows the filters kept) and tokenize (rows dedup kept), from the run's files."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from pipelines.runner import WORK as RUN_WORK
+    from pipelines.runner import config_hash
+
+    out = Path(report.out_dir)
+    dup_path = out / "duplicates" / "duplicates.parquet"
+    dups = pq.read_table(dup_path, columns=["id"]).column("id") if dup_path.exists() else None
+    into_dedup = into_tokenize = 0
+    for f in sorted((out / RUN_WORK / config_hash(config) / "filtered").glob("*.parquet")):
+        t = pq.read_table(f)
+        if t.num_rows == 0:
+            continue
+        n_bytes = pc.binary_length(t.column("text").cast("large_binary")).to_numpy(zero_copy_only=False)
+        into_dedup += int(n_bytes.sum())
+        keep = pc.invert(pc.is_in(t.column("id"), value_set=dups)) if dups is not None else None
+        if "reject_reason" in t.column_names:
+            ok = pc.is_null(t.column("reject_reason"))
+            keep = ok if keep is None else pc.and_(keep, ok)
+        kept = n_bytes if keep is None else n_bytes[keep.to_numpy(zero_copy_only=False)]
+        into_tokenize += int(kept.sum())
+    return {"dedup": into_dedup / 1e6, "tokenize+pack+write": into_tokenize / 1e6}
+
+
+def run_ours(corpus: Corpus, cpus: int, out: Path, window_docs: int | None = None) -> dict[str, Any]:
+    """One run of the whole pipeline on a fresh embedded Ray of `cpus` CPUs; figures per stage."""
+    import ray
+
+    from pipelines.runner import run
+    from pipelines.session import start_ray
+
+    config = _recipe(corpus, cpus, out, window_docs)
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    cluster = start_ray(config.ray)
+    ray_start_s = time.perf_counter() - t
+    try:
+        with TreeSampler() as sampler:
+            t0 = time.perf_counter()
+            report = run(config)
+            seconds = time.perf_counter() - t0
+        store = _object_store()
+    finally:
+        ray.shutdown()
+    mb = {"read+filter": corpus.n_bytes / 1e6, **_stage_bytes(report, config)}
+    stages = {}
+    for name in STAGES:
+        s = report.stage_seconds.get(name, 0.0)
+        d = report.stage_docs.get(name, 0)
+        stages[name] = {"seconds": round(s, 3), "docs": d, "mb": round(mb.get(name, 0.0), 2),
+                        "docs_per_s": round(d / s, 1) if s else 0.0, "mb_per_s": round(mb.get(name, 0.0) / s, 2) if s else 0.0}
+    counts = report.counts
+    dedup_removed = sum(v for k, v in counts["removed"].items() if k.startswith("dedup."))
+    after_filter = counts["documents_kept"] + dedup_removed
+    return {"cpus": cpus, "cluster": cluster, "ray_start_s": round(ray_start_s, 2), "seconds": round(seconds, 3),
+            "docs": counts["documents_in"], "docs_per_s": counts["documents_in"] / seconds,
+            "mb_per_s": corpus.n_bytes / 1e6 / seconds, "after_filter": after_filter,
+            "after_dedup": counts["documents_kept"], "tokens": counts["tokens"], "sequences": counts["sequences"],
+            "fill": counts.get("fill"), "stages": stages,
+            "dedup_steps": {k: round(float(v), 3) for k, v in (report.dedup_stats.get("seconds") or {}).items()},
+            "memory": {**sampler.summary(), **store}, "timeline": sampler.samples}
+
+
+def parquet_copy(corpus: Corpus) -> list[str]:
+    """The corpus as Parquet (id, text, source, meta), cached beside it: the input of the dedup-alone runs."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    folder = corpus.folder / "parquet"
+    files = [folder / (f.stem + ".parquet") for f in corpus.files]
+    if all(f.exists() for f in files):
+        return [str(f) for f in files]
+    folder.mkdir(exist_ok=True)
+    for src, dst in zip(corpus.files, files):
+        t = pj.read_json(src, parse_options=pj.ParseOptions(explicit_schema=pa.schema(
+            [("id", pa.string()), ("text", pa.large_string())]), unexpected_field_behavior="ignore"))
+        t = t.append_column("source", pa.array([src.name] * t.num_rows, pa.string()))
+        t = t.append_column("meta", pa.array(["{}"] * t.num_rows, pa.string()))
+        tmp = dst.with_suffix(".tmp")
+        pq.write_table(t, tmp, compression="zstd")
+        tmp.replace(dst)
+    return [str(f) for f in files]
+
+
+def run_dedup_alone(corpus: Corpus, cpus: int) -> dict[str, Any]:
+    """Dedup alone (pipelines.dedup.dedup_dataset: signatures, both exchanges, verify) on the Parquet copy."""
+    import ray
+
+    from pipelines.config import RayConfig
+    from pipelines.dedup import dedup_dataset
+    from pipelines.session import start_ray
+    from stages.dedup.config import DedupConfig
+
+    files = parquet_copy(corpus)
+    start_ray(RayConfig(num_cpus=cpus, progress=False))
+    try:
+        with TreeSampler() as sampler:
+            t0 = time.perf_counter()
+            ds = ray.data.read_parquet(files)
+            removed_ds, stats = dedup_dataset(ds, DedupConfig())
+            removed = removed_ds.count()
+            seconds = time.perf_counter() - t0
+    finally:
+        ray.shutdown()
+    return {"cpus": cpus, "seconds": round(seconds, 3), "docs": corpus.n_docs, "docs_per_s": corpus.n_docs / seconds,
+            "removed": removed, "steps": {k: round(float(v), 3) for k, v in (stats.get("seconds") or {}).items()},
+            "memory": sampler.summary()}
+
+
+# ---------------------------------------------------------------- the peer
+
+def run_datatrove(corpus: Corpus, cpus: int, work: Path) -> dict[str, Any]:
+    """datatrove's 4 heuristic filters and its 4 MinHash steps on the same files, tasks = workers = cpus."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import (MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter,
+                                          MinhashDedupSignature)
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
+                                            GopherRepetitionFilter)
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    cfg = MinhashConfig()  # 5-grams, 14 buckets x 8 hashes, seed 1: carding's DedupConfig defaults
+    tasks = min(cpus, len(corpus.files))
+
+    def executor(pipeline: list, name: str, n_tasks: int, workers: int) -> LocalPipelineExecutor:
+        return LocalPipelineExecutor(pipeline=pipeline, tasks=n_tasks, workers=workers,
+                                     logging_dir=str(work / "logs" / name), skip_completed=False)
+
+    steps = [
+        ("read+filter+signatures", executor([
+            JsonlReader(str(corpus.folder), glob_pattern="*.jsonl"),
+            GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False),
+            FineWebQualityFilter(),
+            JsonlWriter(str(work / "filtered"), compression=None),
+            MinhashDedupSignature(output_folder=str(work / "signatures"), config=cfg),
+        ], "1", tasks, cpus)),
+        ("buckets", executor([MinhashDedupBuckets(input_folder=str(work / "signatures"),
+                                                  output_folder=str(work / "buckets"), config=cfg)],
+                             "2", cfg.num_buckets, cpus)),
+        ("cluster", executor([MinhashDedupCluster(input_folder=str(work / "buckets"),
+                                                  output_folder=str(work / "remove_ids"), config=cfg)], "3", 1, 1)),
+        ("filter+write", executor([
+            JsonlReader(str(work / "filtered"), glob_pattern="*.jsonl"),
+            MinhashDedupFilter(input_folder=str(work / "remove_ids")),
+            JsonlWriter(str(work / "deduplicated"), compression=None),
+        ], "4", tasks, cpus)),
+    ]
+    seconds: dict[str, float] = {}
+    with TreeSampler() as sampler:
+        for name, ex in steps:
+            t0 = time.perf_counter()
+            _quiet(ex.run)
+            seconds[name] = round(time.perf_counter() - t0, 3)
+            if name == "read+filter+signatures":
+                _check_alignment(work / "filtered", tasks)
+    total = sum(seconds.values())
+    return {"cpus": cpus, "seconds": round(total, 3), "docs": corpus.n_docs, "docs_per_s": corpus.n_docs / total,
+            "after_filter": _count_lines(work / "filtered"), "after_dedup": _count_lines(work / "deduplicated"),
+            "steps": seconds, "memory": sampler.summary()}
+
+
+def _quiet(fn: Any) -> Any:
+    """Run `fn` with datatrove's per-document loguru output on stderr muted (its logs stay in logging_dir)."""
+    from loguru import logger
+
+    logger.remove()
+    try:
+        return fn()
+    finally:
+        logger.add(sys.stderr, level="WARNING")
+
+
+def _check_alignment(folder: Path, tasks: int) -> None:
+    """MinhashDedupFilter reads rank r's filtered file as rank r: a rank whose documents were all filtered out
+    writes no file and would shift the others, so the comparison refuses to go on."""
+    names = sorted(p.name for p in folder.glob("*.jsonl"))
+    if len(names) != tasks:
+        raise RuntimeError(f"{folder}: {len(names)} filtered files for {tasks} tasks; use more documents per file")
+
+
+def _count_lines(folder: Path) -> int:
+    n = 0
+    for f in folder.glob("*.jsonl"):
+        with open(f, "rb") as fh:
+            n += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b""))
+    return n
+
+
+# ---------------------------------------------------------------- tables and plots
+
+def print_stage_table(ours: dict[str, Any]) -> None:
+    cpus = ours["cpus"]
+    print(f"\ncarding, {ours['cluster']} (Ray started in {ours['ray_start_s']:.1f} s, before the clock)")
+    header = (f"{'stage':<24} {'docs':>10} {'MB':>9} {'seconds':>9} {'docs/s':>10} {'MB/s':>8} "
+              f"{'docs/s/core':>12} {'MB/s/core':>10}")
+    print(header)
+    print("-" * len(header))
+    for name, s in ours["stages"].items():
+        print(f"{name:<24} {s['docs']:>10,} {s['mb']:>9.1f} {s['seconds']:>9.2f} {s['docs_per_s']:>10,.1f} "
+              f"{s['mb_per_s']:>8.2f} {s['docs_per_s'] / cpus:>12,.1f} {s['mb_per_s'] / cpus:>10.3f}")
+    for name, s in ours["dedup_steps"].items():
+        print(f"  dedup step {name:<13} {'':>10} {'':>9} {s:>9.2f}")
+    print(f"{'end to end':<24} {ours['docs']:>10,} {ours['stages']['read+filter']['mb']:>9.1f} "
+          f"{ours['seconds']:>9.2f} {ours['docs_per_s']:>10,.1f} {ours['mb_per_s']:>8.2f} "
+          f"{ours['docs_per_s'] / cpus:>12,.1f} {ours['mb_per_s'] / cpus:>10.3f}")
+    m = ours["memory"]
+    print("memory: " + ", ".join(f"{k}={v}" for k, v in m.items()))
+
+
+def print_comparison(ours: dict[str, Any], peer: dict[str, Any]) -> None:
+    print(f"\nagainst datatrove on the same {ours['docs']:,} documents and {ours['cpus']} cores")
+    header = f"{'implementation':<16} {'seconds':>9} {'docs/s':>10} {'after filters':>14} {'after dedup':>12}"
+    print(header)
+    print("-" * len(header))
+    for name, r in (("carding", ours), ("datatrove", peer)):
+        print(f"{name:<16} {r['seconds']:>9.2f} {r['docs_per_s']:>10,.1f} {r['after_filter']:>14,} {r['after_dedup']:>12,}")
+    print(f"documents after the filters differ by {ours['after_filter'] - peer['after_filter']:+,}, after dedup by "
+          f"{ours['after_dedup'] - peer['after_dedup']:+,} (carding removes exact copies too and verifies pairs)")
+    print("datatrove steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in peer["steps"].items()))
+    print("datatrove memory: " + ", ".join(f"{k}={v}" for k, v in peer["memory"].items()))
+
+
+def plot_timeline(ours: dict[str, Any], path: Path) -> None:
+    """Stage bars (dedup split into its steps) over CPU % and total RSS of the process tree."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = ours["timeline"]
+    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
+    end = samples[-1][0] if samples else ours["seconds"]
+    start = end - sum(s["seconds"] for s in ours["stages"].values())  # stages run back to back, ending the run
+    colours = {"read+filter": "tab:blue", "dedup": "tab:orange", "tokenize+pack+write": "tab:green"}
+    t = start
+    for name, s in ours["stages"].items():
+        ax0.barh(1, s["seconds"], left=t, color=colours[name], label=name)
+        if name == "dedup":
+            u = t
+            for step, sec in ours["dedup_steps"].items():
+                if step in ("signatures", "exchange_exact", "exchange_bands", "features"):
+                    ax0.barh(0, sec, left=u, edgecolor="k", color=colours[name], alpha=0.5)
+                    ax0.text(u + sec / 2, 0, step.replace("exchange_", "x_"), ha="center", va="center", fontsize=7)
+                    u += sec
+        t += s["seconds"]
+    ax0.set_yticks([0, 1], ["dedup steps", "stage"])
+    ax0.legend(loc="upper left", fontsize=8, ncols=3)
+    ax0.set_title(f"carding stage timeline: {ours['docs']:,} documents, {ours['cluster']}")
+    ts = [s[0] for s in samples]
+    ax1.plot(ts, [s[1] / 100 for s in samples], color="tab:red", label="CPUs busy (process tree)")
+    ax1.axhline(ours["cpus"], color="tab:red", ls=":", lw=1)
+    ax1.set_ylabel("CPUs busy")
+    ax1.set_xlabel("seconds since run() was called")
+    ax2 = ax1.twinx()
+    ax2.plot(ts, [s[2] / 1024 for s in samples], color="tab:purple", label="RSS, all processes (GiB)")
+    ax2.set_ylabel("RSS GiB")
+    ax1.legend(loc="upper left", fontsize=8)
+    ax2.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_scaling(pipeline: list[dict], dedup: list[dict], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for rows, name, colour in ((pipeline, "whole pipeline", "tab:blue"), (dedup, "dedup alone", "tab:orange")):
+        if not rows:
+            continue
+        cpus = [r["cpus"] for r in rows]
+        base = rows[0]["docs_per_s"] / rows[0]["cpus"]
+        speedup = [r["docs_per_s"] / base for r in rows]
+        ax0.plot(cpus, speedup, "o-", color=colour, label=name)
+        ax1.plot(cpus, [s / c for s, c in zip(speedup, cpus)], "o-", color=colour, label=name)
+    top = max([r["cpus"] for r in pipeline + dedup] or [1])
+    ax0.plot([1, top], [1, top], "k:", label="ideal")
+    ax0.plot([1, top], [0.7, 0.7 * top], color="grey", ls="--", lw=1, label="efficiency 0.7")
+    ax0.set_xlabel("Ray CPUs")
+    ax0.set_ylabel("speedup over 1 CPU (docs/s)")
+    ax0.legend(fontsize=8)
+    ax1.axhline(0.7, color="grey", ls="--", lw=1)
+    ax1.set_ylim(0, 1.2)
+    ax1.set_xlabel("Ray CPUs")
+    ax1.set_ylabel("parallel efficiency")
+    for ax in (ax0, ax1):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([r["cpus"] for r in pipeline or dedup], [str(r["cpus"]) for r in pipeline or dedup])
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def efficiency(rows: list[dict], cpus: int) -> float | None:
+    """speedup / cpus against the 1-CPU run (None when either was not measured)."""
+    one = next((r for r in rows if r["cpus"] == 1), None)
+    at = next((r for r in rows if r["cpus"] == cpus), None)
+    if one is None or at is None:
+        return None
+    return at["docs_per_s"] / one["docs_per_s"] / cpus
+
+
+# ---------------------------------------------------------------- main
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="Ray CPUs and datatrove workers")
+    p.add_argument("--docs", type=int, help="documents to generate (default 2,000 with --quick, else 50,000)")
+    p.add_argument("--kind", choices=("synthetic", "real"), default="synthetic", help="corpus generator")
+    p.add_argument("--files", type=int, help="JSONL files (default: one per ~4,000 documents, at least 8)")
+    p.add_argument("--window-docs", type=int, help="packing window (default: configs/bench.yaml)")
+    p.add_argument("--scaling", help="comma-separated Ray CPU counts, e.g. 1,2,4,8,16: pipeline and dedup alone")
+    p.add_argument("--no-peer", action="store_true", help="skip datatrove (the JSON line then has ratio null)")
+    p.add_argument("--plots", type=Path, default=PLOTS, help="folder for the PNGs")
+    p.add_argument("--save", type=Path, help="also write every figure measured to this JSON file")
+    a = p.parse_args()
+    n_docs = a.docs or (2_000 if a.quick else 50_000)
+    n_files = a.files or max(8, -(-n_docs // 4_000))
+    print_environment(("ray", "datatrove", "pyarrow", "numpy", "polars", "orjson"), seed=a.seed)
+
+    corpus = ensure_corpus(CorpusSpec(kind=a.kind, n_docs=n_docs, seed=a.seed, n_files=n_files), procs=a.cpus)
+    print(f"corpus: {corpus.folder} ({'reused' if corpus.reused else f'generated in {corpus.generate_seconds:.1f} s'})"
+          f": {corpus.n_docs:,} documents in {len(corpus.files)} files, {corpus.n_bytes / 1e6:,.1f} MB JSONL, "
+          f"{corpus.text_bytes / 1e6:,.1f} MB text; planted: "
+          + ", ".join(f"{k} {v:,}" for k, v in corpus.kinds.items()))
+
+    scaling: list[dict] = []
+    dedup_scaling: list[dict] = []
+    if a.scaling:
+        counts = sorted({int(c) for c in a.scaling.split(",")})
+        print(f"\nscaling on {', '.join(map(str, counts))} Ray CPUs (each a fresh embedded Ray)")
+        print(f"{'what':<16} {'cpus':>5} {'seconds':>9} {'docs/s':>10} {'speedup':>8} {'efficiency':>10} "
+              f"{'worker RSS MB':>14} {'spilled MB':>10}")
+        for n in counts:
+            r = run_ours(corpus, n, WORK / "run", a.window_docs)
+            scaling.append(r)
+            _scaling_row("pipeline", r, scaling)
+            d = run_dedup_alone(corpus, n)
+            dedup_scaling.append(d)
+            _scaling_row("dedup alone", d, dedup_scaling)
+        ours = next(r for r in scaling if r["cpus"] == max(counts))
+    else:
+        ours = run_ours(corpus, a.cpus, WORK / "run", a.window_docs)
+    print_stage_table(ours)
+
+    peer = None if a.no_peer else run_datatrove(corpus, ours["cpus"], WORK / "datatrove")
+    if peer is not None:
+        print_comparison(ours, peer)
+
+    tag = f"{a.kind}-{corpus.n_docs}-{ours['cpus']}cpu"
+    plot_timeline(ours, a.plots / f"pipeline_timeline_{tag}.png")
+    if scaling:
+        plot_scaling(scaling, dedup_scaling, f"carding scaling: {corpus.n_docs:,} documents, "
+                     f"{corpus.n_bytes / 1e6:,.0f} MB, {os.cpu_count()} cores", a.plots / f"pipeline_scaling_{a.kind}.png")
+    print(f"plots: {a.plots}")
+
+    extra: dict[str, Any] = {
+        "cpus": ours["cpus"], "docs": ours["docs"], "mb": round(corpus.n_bytes / 1e6, 2),
+        "seconds": ours["seconds"], "mb_per_s": round(ours["mb_per_s"], 3),
+        "docs_per_s_per_core": round(ours["docs_per_s"] / ours["cpus"], 2),
+        "stages": {k: {"docs_per_s": v["docs_per_s"], "mb_per_s": v["mb_per_s"], "seconds": v["seconds"]}
+                   for k, v in ours["stages"].items()},
+        "dedup_steps_s": ours["dedup_steps"],
+        "peak_worker_rss_mb": ours["memory"]["peak_worker_rss_mb"],
+        "peak_driver_rss_mb": ours["memory"]["peak_driver_rss_mb"],
+        "spilled_mb": ours["memory"].get("spilled_mb"),
+        "peer_docs_per_s": round(peer["docs_per_s"], 2) if peer else None,
+        "after_dedup": ours["after_dedup"], "peer_after_dedup": peer["after_dedup"] if peer else None,
+    }
+    for n in (16, max([r["cpus"] for r in scaling], default=0)):
+        e = efficiency(scaling, n)
+        if e is not None:
+            extra[f"efficiency_{n}"] = round(e, 3)
+            extra[f"dedup_efficiency_{n}"] = round(efficiency(dedup_scaling, n) or 0.0, 3)
+    if a.save:
+        a.save.parent.mkdir(parents=True, exist_ok=True)
+        a.save.write_text(json.dumps({"ours": _no_timeline(ours), "peer": peer, "corpus": corpus.__dict__,
+                                      "scaling": [_no_timeline(r) for r in scaling], "dedup_scaling": dedup_scaling},
+                                     default=str, indent=1))
+    if peer is None:  # no ratio without the peer in the same run
+        print(json.dumps({"bench": "pipeline", "metric": "docs_per_s", "value": round(ours["docs_per_s"], 4),
+                          "unit": "docs/s", "peer": "datatrove", "ratio": None, **extra}), flush=True)
+        return
+    emit("pipeline", metric="docs_per_s", value=ours["docs_per_s"], unit="docs/s", peer="datatrove",
+         ratio=ours["docs_per_s"] / peer["docs_per_s"], **extra)
+
+
+def _no_timeline(r: dict) -> dict:
+    return {k: v for k, v in r.items() if k != "timeline"}
+
+
+def _scaling_row(what: str, r: dict, rows: list[dict]) -> None:
+    base = rows[0]["docs_per_s"] / rows[0]["cpus"]
+    speedup = r["docs_per_s"] / base
+    m = r["memory"]
+    print(f"{what:<16} {r['cpus']:>5} {r['seconds']:>9.2f} {r['docs_per_s']:>10,.1f} {speedup:>8.2f} "
+          f"{speedup / r['cpus']:>10.2f} {m['peak_worker_rss_mb']:>14,.0f} {m.get('spilled_mb', 0):>10}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
