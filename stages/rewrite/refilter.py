@@ -207,5 +207,9 @@ def apply_selection(batch: pa.RecordBatch, plan: SelectionPlan, seed: int) -> pa
 
 
 def plan_to_dict(plan: SelectionPlan) -> dict[str, Any]:
-    """JSON-able form for the manifest and for shipping the plan to workers."""
-    return {"refilter": asdict(plan.refilter), "mix": asdict(plan.mix) if plan.mix else None, "summary": plan.summary}
+    """JSON-able form for the manifest (strict JSON: a keep-nothing cutoff is written as null, not Infinity)."""
+
+    def cut(c: Cutoff | None) -> dict[str, Any] | None:
+        return None if c is None or c == NOTHING else asdict(c)
+
+    return {"refilter": cut(plan.refilter), "mix": cut(plan.mix), "summary": plan.summary}
