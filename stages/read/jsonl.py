@@ -119,18 +119,28 @@ def _line_bounds(body: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _blank_lines(body: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """True for lines holding only spaces, tabs or \\r: not records, skipped (the JSON reader skips them too)."""
+    """True for lines holding only spaces, tabs or \\r: not records, skipped (the JSON reader skips them too).
+
+    Only lines that are empty or start with one of those bytes are looked at (a Python strip each: in JSONL these are
+    the rare blank lines): a per-byte cumulative sum cost 8 bytes of memory per input byte (1.6 GB for a 200 MB
+    line) and most of the read time.
+    """
     arr = np.frombuffer(body, dtype=np.uint8)
-    ws = np.isin(arr, np.frombuffer(b" \t\r", dtype=np.uint8))
-    non_ws = np.concatenate([[0], np.cumsum(~ws)])
-    return (non_ws[ends] - non_ws[starts]) == 0
+    blank = starts >= ends
+    first = arr[np.minimum(starts, max(len(arr) - 1, 0))] if len(arr) else np.zeros(len(starts), np.uint8)
+    maybe = np.flatnonzero(~blank & np.isin(first, np.frombuffer(b" \t\r", dtype=np.uint8)))
+    for i in maybe:  # candidates only, see above
+        blank[i] = not body[int(starts[i]): int(ends[i])].strip(b" \t\r")
+    return blank
 
 
 def _line_numbers(body: bytes, starts: np.ndarray) -> np.ndarray:
-    """0-based line index of each start (blank lines counted), to add to the first line number."""
-    arr = np.frombuffer(body, dtype=np.uint8)
-    nl_before = np.concatenate([[0], np.cumsum(arr == 10)])
-    return nl_before[starts].astype(np.int64)
+    """0-based line index of each start (blank lines counted), to add to the first line number.
+
+    The count of newlines before each start: a search in the newline positions, not a per-byte cumulative sum.
+    """
+    nl = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10)
+    return np.searchsorted(nl, starts).astype(np.int64)
 
 
 def _is_utf8(body: bytes) -> bool:
