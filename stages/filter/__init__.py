@@ -12,7 +12,7 @@ Out: the same rows, plus
 """
 from stages.filter.c4 import C4Config
 from stages.filter.chain import REWRITE_CANDIDATE, SCORE_COLUMNS, FilterChain, FilterConfig
-from stages.filter.fasttext_model import bundled_lid176_path
+from stages.filter.fasttext_model import BUNDLED_LID176, bundled_lid176_path
 from stages.filter.fineweb import FineWebConfig
 from stages.filter.gopher_quality import GopherQualityConfig
 from stages.filter.gopher_repetition import GopherRepetitionConfig
@@ -22,7 +22,7 @@ from stages.filter.quality import QualityConfig
 from stages.filter.train_quality import QualityTrainConfig, read_documents, train_quality_classifier
 
 __all__ = [
-    "C4Config", "FilterChain", "FilterConfig", "FineWebConfig", "GopherQualityConfig", "GopherRepetitionConfig",
+    "BUNDLED_LID176", "C4Config", "FilterChain", "FilterConfig", "FineWebConfig", "GopherQualityConfig", "GopherRepetitionConfig",
     "LanguageConfig", "LengthConfig", "QualityConfig", "QualityTrainConfig", "REWRITE_CANDIDATE", "SCORE_COLUMNS",
     "bundled_lid176_path", "read_documents", "train_quality_classifier",
 ]

