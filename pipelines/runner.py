@@ -252,14 +252,14 @@ def _dedup(files: list[str], config: PipelineConfig, out: Path, work: Path) -> t
         return pa.array([], pa.string()), {}, {"enabled": False}
     else:
         from pipelines.dedup import dedup_dataset  # imported only when on: it pulls the exchange code
+        from stages.dedup import REMOVED_SCHEMA
 
         ds = ray.data.read_parquet(files).select_columns(["id", "text", "source", "meta"])
         removed_ds, stats = dedup_dataset(ds, config.dedup)
         dups = removed_ds.to_arrow_refs()
         dups = pa.concat_tables(ray.get(dups)) if dups else None
         if dups is None or dups.num_rows == 0:
-            dups = pa.table({"id": pa.array([], pa.string()), REASON: pa.array([], pa.string()),
-                             "cluster_id": pa.array([], pa.string()), "kept_id": pa.array([], pa.string())})
+            dups = REMOVED_SCHEMA.empty_table()
         dups = dups.sort_by("id")
         _write_parquet(dup_path, dups)
         atomic_write_bytes(done, json.dumps(stats, default=str).encode())
