@@ -55,7 +55,8 @@ def write_bad_inputs(folder: Path, seed: int = 0) -> dict[str, dict]:
     body = "".join(json.dumps({"id": f"c{i}", "text": prose(rng, 40)}) + "\n" for i in range(1500)).encode()
     compressed = zstandard.ZstdCompressor(level=3).compress(body)
     (folder / "truncated.jsonl.zst").write_bytes(compressed[: len(compressed) * 2 // 3])
-    gz = gzip.compress(body, mtime=0)
+    # The same texts under other ids: ids are unique across the whole input (DESIGN.md), copies are dedup's job.
+    gz = gzip.compress(body.replace(b'{"id": "c', b'{"id": "gz-c'), mtime=0)
     (folder / "truncated.jsonl.gz").write_bytes(gz[: len(gz) * 2 // 3])
     # How many complete lines survive a cut depends on the compressor: the tests read these two back and check
     # conservation plus exactly one `read.truncated_file` row each, not a fixed document count.
@@ -172,7 +173,7 @@ def generate_bad_inputs(folder: Path, seed: int = 0, *, large_doc_bytes: int = 2
             put("truncated.jsonl.zst", "a truncated .zst", zst[: len(zst) * 2 // 3], None,
                 {"read.truncated_file": 1})
         if "truncated_gz" in kinds:
-            gz = gzip.compress(body, mtime=0)
+            gz = gzip.compress(body.replace(b'{"id": "z', b'{"id": "gz-z'), mtime=0)  # ids unique across files
             put("truncated.jsonl.gz", "a truncated .gz", gz[: len(gz) * 2 // 3], None, {"read.truncated_file": 1})
     if "wrong_schema_parquet" in kinds:
         import pyarrow as pa
