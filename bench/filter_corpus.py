@@ -69,8 +69,12 @@ def _warc_html() -> list[str]:
 
 def datatrove_filters(fineweb_c4: bool = True) -> list:
     """datatrove's FineWeb heuristic chain with class defaults, C4 with FineWeb's `filter_no_terminal_punct=False`."""
-    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                            GopherRepetitionFilter)
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
 
     return [("gopher_rep", GopherRepetitionFilter()), ("gopher_qual", GopherQualityFilter()),
             ("c4", C4QualityFilter(filter_no_terminal_punct=not fineweb_c4)), ("fineweb_qual", FineWebQualityFilter())]
@@ -135,7 +139,8 @@ def bench_documents(n_docs: int, target_chars: int = 800) -> list[str]:
 
 
 def _sources() -> list[list[str]]:
-    raw = zstandard.ZstdDecompressor().stream_reader(open(SAMPLE / "gutenberg.jsonl.zst", "rb")).read()
+    with open(SAMPLE / "gutenberg.jsonl.zst", "rb") as f:
+        raw = zstandard.ZstdDecompressor().stream_reader(f).read()
     gutenberg = [json.loads(line)["text"] for line in raw.decode().splitlines()]
     with gzip.open(SAMPLE / "fortunes.jsonl.gz", "rt", encoding="utf-8") as f:
         fortunes = [json.loads(line)["text"] for line in f]

@@ -16,14 +16,14 @@ import os
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+import statistics
+import time
+from collections.abc import Callable
 
-import pyarrow as pa  # noqa: E402
+import pyarrow as pa
 
-from bench.common import Timing, emit, parser, print_environment, print_table  # noqa: E402
-from bench.filter_corpus import bench_documents, datatrove_decisions, datatrove_filters  # noqa: E402
+from bench.common import Timing, emit, parser, print_environment, print_table
+from bench.filter_corpus import bench_documents, datatrove_decisions, datatrove_filters
 
 
 def main() -> None:

@@ -11,7 +11,12 @@ Out: the same rows, plus
      C4 replaces `text` of the rows it keeps by their kept lines (as datatrove does).
 """
 from stages.filter.c4 import C4Config
-from stages.filter.chain import REWRITE_CANDIDATE, SCORE_COLUMNS, FilterChain, FilterConfig
+from stages.filter.chain import (
+    REWRITE_CANDIDATE,
+    SCORE_COLUMNS,
+    FilterChain,
+    FilterConfig,
+)
 from stages.filter.fasttext_model import BUNDLED_LID176, bundled_lid176_path
 from stages.filter.fineweb import FineWebConfig
 from stages.filter.gopher_quality import GopherQualityConfig
@@ -19,10 +24,27 @@ from stages.filter.gopher_repetition import GopherRepetitionConfig
 from stages.filter.language import LanguageConfig
 from stages.filter.length import LengthConfig
 from stages.filter.quality import QualityConfig
-from stages.filter.train_quality import QualityTrainConfig, read_documents, train_quality_classifier
+from stages.filter.train_quality import (
+    QualityTrainConfig,
+    read_documents,
+    train_quality_classifier,
+)
 
 __all__ = [
-    "BUNDLED_LID176", "C4Config", "FilterChain", "FilterConfig", "FineWebConfig", "GopherQualityConfig", "GopherRepetitionConfig",
-    "LanguageConfig", "LengthConfig", "QualityConfig", "QualityTrainConfig", "REWRITE_CANDIDATE", "SCORE_COLUMNS",
-    "bundled_lid176_path", "read_documents", "train_quality_classifier",
+    "BUNDLED_LID176",
+    "REWRITE_CANDIDATE",
+    "SCORE_COLUMNS",
+    "C4Config",
+    "FilterChain",
+    "FilterConfig",
+    "FineWebConfig",
+    "GopherQualityConfig",
+    "GopherRepetitionConfig",
+    "LanguageConfig",
+    "LengthConfig",
+    "QualityConfig",
+    "QualityTrainConfig",
+    "bundled_lid176_path",
+    "read_documents",
+    "train_quality_classifier",
 ]

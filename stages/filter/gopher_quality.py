@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.filter.result import FilterResult, combine_rule_masks
-from stages.filter.segments import owner, per_text, ratio, splitlines
-from stages.filter.words import WordSplitter, _WS_CLASS
+from stages.filter.segments import per_text, ratio, splitlines
+from stages.filter.words import _WS_CLASS, WordSplitter
 
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """datatrove `gopher_quality_filter.STOP_WORDS` (Gopher App. A)."""

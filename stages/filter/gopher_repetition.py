@@ -8,7 +8,14 @@ import pyarrow as pa
 
 from stages.filter.ngrams import ngram_repetition_chars
 from stages.filter.result import FilterResult, combine_rule_masks
-from stages.filter.segments import char_lengths, per_text, ratio, repeated, split_regex, strip
+from stages.filter.segments import (
+    char_lengths,
+    per_text,
+    ratio,
+    repeated,
+    split_regex,
+    strip,
+)
 from stages.filter.words import WordSplitter
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 """Characters `str.splitlines()` breaks on (plus the pair `\\r\\n`), unlike `split("\\n")`."""
 _SPLITLINES = "\\r\\n|[" + "".join(f"\\x{{{ord(c):x}}}" for c in LINE_BREAKS) + "]"

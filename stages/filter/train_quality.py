@@ -172,7 +172,7 @@ def train_quality_classifier(config: QualityTrainConfig, output_path: str | Path
         "params": {k: v for k, v in asdict(config).items() if k not in {
             "positive_paths", "negative_paths", "positive_where", "negative_where"}} | {"thread": 1},
         "heldout": {"precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
-                    "accuracy": round(float((pred == truth).mean()), 6), "n": int(len(truth)), "threshold": 0.5},
+                    "accuracy": round(float((pred == truth).mean()), 6), "n": len(truth), "threshold": 0.5},
     }
     card_path = output_path.with_suffix(".json")
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")

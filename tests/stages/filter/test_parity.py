@@ -16,16 +16,34 @@ import functools
 
 import pyarrow as pa
 import pytest
-from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                        GopherRepetitionFilter)
+from datatrove.pipeline.filters import (
+    C4QualityFilter,
+    FineWebQualityFilter,
+    GopherQualityFilter,
+    GopherRepetitionFilter,
+)
 
-from bench.filter_corpus import DATATROVE_CRASH, EDGE_CASES, datatrove_decisions, datatrove_filters, sample_texts
-from stages.filter import (C4Config, FilterChain, FilterConfig, FineWebConfig, GopherQualityConfig,
-                           GopherRepetitionConfig)
+from bench.filter_corpus import (
+    DATATROVE_CRASH,
+    EDGE_CASES,
+    datatrove_decisions,
+    datatrove_filters,
+    sample_texts,
+)
+from stages.filter import (
+    C4Config,
+    FilterChain,
+    FilterConfig,
+    FineWebConfig,
+    GopherQualityConfig,
+    GopherRepetitionConfig,
+)
 from stages.filter.c4 import C4Filter
 from stages.filter.fineweb import FineWebFilter
 from stages.filter.gopher_quality import GopherQualityFilter as OurGopherQuality
-from stages.filter.gopher_repetition import GopherRepetitionFilter as OurGopherRepetition
+from stages.filter.gopher_repetition import (
+    GopherRepetitionFilter as OurGopherRepetition,
+)
 
 INTENDED_DIFFERENCES = {
     "zero_words": "datatrove raises ZeroDivisionError on a text without words when min_doc_words is off "
@@ -103,9 +121,9 @@ def _gr(**on) -> tuple[GopherRepetitionConfig, GopherRepetitionFilter]:
                                                                    **theirs)
 
 
-_C4_OFF = dict(remove_citations=False, filter_no_terminal_punct=False, min_num_sentences=None,
-               min_words_per_line=None, max_word_length=None, filter_lorem_ipsum=False, filter_javascript=False,
-               filter_curly_bracket=False, filter_policy=False)
+_C4_OFF = {"remove_citations": False, "filter_no_terminal_punct": False, "min_num_sentences": None,
+               "min_words_per_line": None, "max_word_length": None, "filter_lorem_ipsum": False, "filter_javascript": False,
+               "filter_curly_bracket": False, "filter_policy": False}
 
 
 def _c4(**on) -> tuple[C4Config, C4QualityFilter]:
@@ -115,11 +133,11 @@ def _c4(**on) -> tuple[C4Config, C4QualityFilter]:
 
 
 def _fw(**on) -> tuple[FineWebConfig, FineWebQualityFilter]:
-    ours = {**dict(line_punct_thr=None, short_line_thr=None, char_duplicates_ratio=None, new_line_ratio=None), **on}
-    theirs = dict(line_punct_thr=ours["line_punct_thr"] or 0.0,
-                  short_line_thr=1.0 if ours["short_line_thr"] is None else ours["short_line_thr"],
-                  char_duplicates_ratio=1.0 if ours["char_duplicates_ratio"] is None else ours["char_duplicates_ratio"],
-                  new_line_ratio=float("inf") if ours["new_line_ratio"] is None else ours["new_line_ratio"])
+    ours = {"line_punct_thr": None, "short_line_thr": None, "char_duplicates_ratio": None, "new_line_ratio": None, **on}
+    theirs = {"line_punct_thr": ours["line_punct_thr"] or 0.0,
+                  "short_line_thr": 1.0 if ours["short_line_thr"] is None else ours["short_line_thr"],
+                  "char_duplicates_ratio": 1.0 if ours["char_duplicates_ratio"] is None else ours["char_duplicates_ratio"],
+                  "new_line_ratio": float("inf") if ours["new_line_ratio"] is None else ours["new_line_ratio"]}
     return FineWebConfig(**ours), FineWebQualityFilter(**theirs)
 
 

@@ -8,8 +8,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from stages.filter import (FilterChain, FilterConfig, QualityConfig, QualityTrainConfig, read_documents,
-                           train_quality_classifier)
+from stages.filter import (
+    FilterChain,
+    FilterConfig,
+    QualityConfig,
+    QualityTrainConfig,
+    read_documents,
+    train_quality_classifier,
+)
 
 SAMPLE = "data/sample"
 
@@ -29,7 +35,8 @@ def trained(tmp_path_factory) -> tuple[str, dict]:
 
 def test_card_reports_heldout_scores(trained):
     path, card = trained
-    on_disk = json.loads(open(path.removesuffix(".bin") + ".json").read())
+    with open(path.removesuffix(".bin") + ".json", encoding="utf-8") as f:
+        on_disk = json.load(f)
     assert on_disk == card
     assert card["data"]["heldout"]["positives"] > 0 and card["data"]["heldout"]["negatives"] > 0
     assert card["heldout"]["f1"] >= 0.8, card["heldout"]
@@ -56,7 +63,7 @@ def test_chain_scores_and_marks_rewrite_candidates(trained):
     fortunes = read_documents([f"{SAMPLE}/fortunes.jsonl.gz"]).slice(0, 30)
     table = pa.concat_tables([docs, fortunes]).select(["id", "text", "source", "meta"])
     batch = table.combine_chunks().to_batches()[0]
-    heuristics_off = dict(length=None, gopher_repetition=None, gopher_quality=None, c4=None, fineweb=None)
+    heuristics_off = {"length": None, "gopher_repetition": None, "gopher_quality": None, "c4": None, "fineweb": None}
     out = FilterChain(FilterConfig(**heuristics_off, quality=QualityConfig(model_path=path))).process(batch)
     score = out.column("quality_score").to_numpy(zero_copy_only=False)
     reasons = out.column("reject_reason").to_pylist()
