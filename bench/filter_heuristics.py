@@ -66,9 +66,21 @@ def main() -> None:
     print(f"documents: {n_docs} ({mb:.2f} MB), kept {kept}; same keep/drop {same_decision:.4%}, "
           f"same reason {same_reason:.4%}")
     print_table("heuristic chain, one core (docs/s per core)", [t_ours, t_peer], peer=t_peer)
+
+    # What the word splitter costs on its own: carding's cached chunk splitter (fresh, as above) against
+    # datatrove's `split_into_words` (spaCy on every document), both once over the same texts.
+    from datatrove.utils.text import split_into_words
+
+    from stages.filter.words import WordSplitter
+
+    column = pa.array(texts, pa.large_string())
+    w_ours, _ = _cpu_time("carding WordSplitter", lambda: [WordSplitter().tokens(column)], n_docs, mb, args.repeat)
+    w_peer, _ = _cpu_time("datatrove split_into_words", lambda: [split_into_words(t) for t in texts], n_docs, mb, 1)
+    print_table("word splitter alone, one core (docs/s per core)", [w_ours, w_peer], peer=w_peer)
     emit("filter_heuristics", metric="docs_per_s_per_core", value=t_ours.per_s, unit="docs/s", peer="datatrove",
          ratio=t_ours.per_s / t_peer.per_s, agreement=round(same_decision, 6), same_reason=round(same_reason, 6),
-         peer_docs_per_s=round(t_peer.per_s, 2), docs=n_docs)
+         peer_docs_per_s=round(t_peer.per_s, 2), docs=n_docs,
+         words_share_of_ours=round(w_ours.seconds / t_ours.seconds, 4), words_ratio=round(w_ours.per_s / w_peer.per_s, 4))
 
 
 def _cpu_time(name: str, fn: Callable[[], list], n_docs: int, mb: float, repeat: int) -> tuple[Timing, list]:
