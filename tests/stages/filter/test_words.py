@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import random
 
 import pyarrow as pa
 import spacy
@@ -39,7 +40,10 @@ def test_every_distinct_corpus_chunk_tokenizes_as_spacy():
 
 def test_whole_texts_tokenize_as_datatrove():
     """datatrove's `split_into_words`: spaCy tokens of the whole text, whitespace tokens dropped."""
-    texts = EDGE_CASES + ["a\u3000b\x1fc  d\t\te", "  lead and trail  ", "x" + PY_WHITESPACE + "y"]
+    texts = EDGE_CASES + ["a\u3000b\x1fc  d\t\te", "  lead and trail  ", "x" + PY_WHITESPACE + "y",
+                          # long suffixes: ellipses longer than the suffix search window, units, currencies
+                          "wait" + "." * 30, "hmm" + "…" * 12, "x" + "." * 7, "abcdefghij" + "." * 9,
+                          "speed(12km/h). cost:5US$), 30°F. 4اكواب 1234567890kmh 'twas rock'n'roll's U.S.A."]
     ours = _tokens_of(WordSplitter(), texts)
     nlp = _spacy()
     theirs = [[t.text.strip() for t in nlp.tokenizer(x) if t.text.strip()] for x in texts]
@@ -57,3 +61,17 @@ def test_plain_chunk_shortcut_is_spacy(pre: str, word: str, suf: str):
     got = _plain_tokens(chunk)
     if got is not None:
         assert got == [t.text for t in _spacy().tokenizer(chunk)], chunk
+
+
+def test_chunk_tokens_do_not_depend_on_neighbours():
+    """Random punctuation-heavy chunks, tokenized together in two orders, each equal spaCy on the chunk alone
+    (spaCy's emoticon special cases can interact across a space inside one document)."""
+    rng = random.Random(0)
+    alphabet = list("aZ9.…,'\"()-–—/:$°Fkm%_#<>[]{}’s") + ["US$", "km/h", "...", "'s", "n't", ":(", "(:"]
+    chunks = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10))) for _ in range(4000)})
+    nlp = _spacy()
+    alone = [[t.text for t in nlp.tokenizer(c)] for c in chunks]
+    for order in (chunks, chunks[::-1]):
+        got = dict(zip(order, _tokens_of(WordSplitter(), order)))
+        diffs = [(c, got[c], a) for c, a in zip(chunks, alone) if got[c] != a]
+        assert not diffs, diffs[:5]
