@@ -23,7 +23,7 @@ from stages.filter.language import LanguageConfig, LanguageFilter
 from stages.filter.length import LengthConfig, LengthFilter
 from stages.filter.quality import QualityConfig, QualityFilter
 from stages.filter.result import FilterResult
-from stages.filter.words import WordSplitter
+from stages.filter.words import Tokens, WordSplitter
 from stages.reasons import add_reasons, reasons_of
 from stages.schema import REASON
 
@@ -64,10 +64,8 @@ class FilterConfig:
     """fastText quality classifier (`quality.*`); off by default because it needs a trained model."""
 
 
-def _build_filters(config: FilterConfig) -> list:
+def _build_filters(config: FilterConfig, words: WordSplitter) -> list:
     """The enabled filters in chain order; the word filters share one WordSplitter (one chunk cache)."""
-    stop_words = config.gopher_quality.stop_words if config.gopher_quality is not None else ()
-    words = WordSplitter(stop_words)
     filters: list = []
     if config.length is not None:
         filters.append(LengthFilter(config.length))
@@ -94,7 +92,9 @@ class FilterChain:
 
     def __init__(self, config: FilterConfig) -> None:
         self.config = config
-        self._filters = _build_filters(config)
+        stop_words = config.gopher_quality.stop_words if config.gopher_quality is not None else ()
+        self._words = WordSplitter(stop_words)
+        self._filters = _build_filters(config, self._words)
 
     @property
     def filter_names(self) -> list[str]:
@@ -111,12 +111,20 @@ class FilterChain:
         reasons = np.full(n, None, dtype=object)
         scores: dict[str, np.ndarray] = {name: np.full(n, None, dtype=object) for name in SCORE_COLUMNS}
         text_edited = False
+        shared: tuple[np.ndarray, Tokens] | None = None  # (rows, their tokens) of the current text
         for f in self._filters:
             rows = np.flatnonzero(alive)
             if len(rows) == 0:
                 break
             sub = text if len(rows) == n else text.take(pa.array(rows))
-            result: FilterResult = f.evaluate(sub)
+            if getattr(f, "uses_words", False):
+                # Gopher repetition, Gopher quality and FineWeb count the same words: split once per text version
+                if shared is None:
+                    shared = (rows, self._words.tokens(sub))
+                tokens = shared[1].take(np.searchsorted(shared[0], rows))
+                result: FilterResult = f.evaluate(sub, tokens=tokens)
+            else:
+                result = f.evaluate(sub)
             for name, values in result.columns.items():
                 scores[name][rows] = values.to_numpy(zero_copy_only=False)
             failed = pc.is_valid(result.reasons).to_numpy(zero_copy_only=False)
@@ -125,6 +133,7 @@ class FilterChain:
                 passed = ~failed
                 text = _scatter_text(text, rows[passed], result.text.filter(pa.array(passed)))
                 text_edited = True
+                shared = None
             reasons[rows[failed]] = np.asarray(result.reasons.to_numpy(zero_copy_only=False), dtype=object)[failed]
             alive[rows[failed]] = False
 

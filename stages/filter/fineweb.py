@@ -16,7 +16,7 @@ from stages.filter.segments import (
     split_literal,
     strip,
 )
-from stages.filter.words import WordSplitter
+from stages.filter.words import Tokens, WordSplitter
 
 _TERMINAL_PUNCTUATION = None
 
@@ -76,8 +76,10 @@ class FineWebFilter:
     def __init__(self, config: FineWebConfig, words: WordSplitter | None = None) -> None:
         self.config = config
         self.words = words if words is not None else WordSplitter()
+        self.uses_words = config.new_line_ratio is not None
 
-    def evaluate(self, text: pa.Array) -> FilterResult:
+    def evaluate(self, text: pa.Array, tokens: Tokens | None = None) -> FilterResult:
+        """tokens: `self.words.tokens(text)` when the caller has them already (the chain shares them)."""
         c = self.config
         n = len(text)
         raw_lines, raw_off = split_literal(text, "\n")
@@ -104,6 +106,6 @@ class FineWebFilter:
             dup_chars = per_text(line_off, repeated(lines, line_off) * char_lengths(lines))
             rules.append(("char_dup_ratio", ratio(dup_chars, char_lengths(text) - newlines) > c.char_duplicates_ratio))
         if c.new_line_ratio is not None:
-            n_words = self.words.tokens(text).counts
+            n_words = (tokens if tokens is not None else self.words.tokens(text)).counts
             rules.append(("list_ratio", ratio(newlines, n_words) > c.new_line_ratio))
         return FilterResult(reasons=combine_rule_masks(self.name, rules, n))

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from stages.filter.result import FilterResult, combine_rule_masks
 from stages.filter.segments import per_text, ratio, splitlines
-from stages.filter.words import _WS_CLASS, WordSplitter
+from stages.filter.words import _WS_CLASS, Tokens, WordSplitter
 
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """datatrove `gopher_quality_filter.STOP_WORDS` (Gopher App. A)."""
@@ -94,11 +94,13 @@ class GopherQualityFilter:
         self.words = words if words is not None else WordSplitter(config.stop_words)
         if self.words.stop_words != tuple(config.stop_words):
             raise ValueError("gopher_quality: the shared WordSplitter was built with other stop words")
+        self.uses_words = True
 
-    def evaluate(self, text: pa.Array) -> FilterResult:
+    def evaluate(self, text: pa.Array, tokens: Tokens | None = None) -> FilterResult:
+        """tokens: `self.words.tokens(text)` when the caller has them already (the chain shares them)."""
         c = self.config
         w = self.words
-        tokens = w.tokens(text)
+        tokens = tokens if tokens is not None else w.tokens(text)
         n_words = tokens.counts.astype(np.float64)
         content = w.type_array("content")[tokens.types]
         n_content = per_text(tokens.offsets, content)

@@ -16,7 +16,7 @@ from stages.filter.segments import (
     split_regex,
     strip,
 )
-from stages.filter.words import WordSplitter
+from stages.filter.words import Tokens, WordSplitter
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -98,8 +98,10 @@ class GopherRepetitionFilter:
         self.words = words if words is not None else WordSplitter()
         self._top = config.top_n_grams()
         self._dup = config.dup_n_grams()
+        self.uses_words = bool(self._top or self._dup)
 
-    def evaluate(self, text: pa.Array) -> FilterResult:
+    def evaluate(self, text: pa.Array, tokens: Tokens | None = None) -> FilterResult:
+        """tokens: `self.words.tokens(text)` when the caller has them already (the chain shares them)."""
         c = self.config
         n_chars = char_lengths(text)
         rules: list[tuple[str, np.ndarray]] = [("empty", n_chars == 0)]
@@ -121,7 +123,7 @@ class GopherRepetitionFilter:
             rules.append(("dup_line_char_frac", ratio(chars, n_chars) > c.dup_line_char_frac))
 
         if self._top or self._dup:
-            tokens = self.words.tokens(text)
+            tokens = tokens if tokens is not None else self.words.tokens(text)
             w = self.words
             top, dup = ngram_repetition_chars(
                 tokens.offsets, tokens.types, w.type_array("chars"), w.type_array("hash"),

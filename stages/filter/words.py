@@ -200,6 +200,15 @@ class Tokens:
     def counts(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def take(self, idx: np.ndarray) -> Tokens:
+        """The tokens of texts idx, in that order (CSR gather: offsets [0,2,3], idx [1] -> types[2:3])."""
+        starts = self.offsets[idx]
+        counts = self.offsets[idx + 1] - starts
+        offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        pos = np.arange(offsets[-1], dtype=np.int64) + np.repeat(starts - offsets[:-1], counts)
+        return Tokens(offsets=offsets, types=self.types[pos])
+
 
 class _Growable:
     """A numpy array that grows by doubling; `view` is the filled part."""
