@@ -266,8 +266,9 @@ def test_sigkill_in_each_stage_then_rerun_gives_identical_bytes(reference) -> No
 
 @pytest.mark.parametrize("cpus", [
     3,
-    pytest.param(1, marks=pytest.mark.xfail(strict=True, reason="runner: with 1 CPU the tokenize actor pool holds the "
-                                            "only CPU and read_parquet's tasks wait forever (Ray: 'may hang forever')")),
+    pytest.param(1, marks=pytest.mark.xfail(
+        strict=True, reason="runner: with 1 CPU the tokenize actor pool holds the only CPU and read_parquet's "
+                            "tasks wait forever (Ray: 'may hang forever')")),
 ])
 def test_the_number_of_cpus_does_not_change_a_byte(reference, cpus: int) -> None:
     """The same recipe on 1 or 3 Ray CPUs writes the bytes of the 2-CPU reference (3 logical CPUs on 2 cores is a
