@@ -36,7 +36,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -124,7 +124,7 @@ def ensure_corpus(spec: CorpusSpec, procs: int = 1, cache: Path = CACHE) -> Corp
     (tmp / "corpus.json").write_text(json.dumps(meta, indent=1) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.replace(folder)
-    return ensure_corpus(spec, procs, cache)
+    return replace(ensure_corpus(spec, procs, cache), reused=False)
 
 
 def _write_file(job: tuple[CorpusSpec, int, int, int, str]) -> dict:

@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import emit, parser, print_environment  # noqa: E402
+from bench.common import emit, environment, parser, print_environment  # noqa: E402
 from bench.corpus import Corpus, CorpusSpec, ensure_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -471,76 +471,116 @@ def main() -> None:
     p.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="Ray CPUs and datatrove workers")
     p.add_argument("--docs", type=int, help="documents to generate (default 2,000 with --quick, else 50,000)")
     p.add_argument("--kind", choices=("synthetic", "real"), default="synthetic", help="corpus generator")
-    p.add_argument("--files", type=int, help="JSONL files (default: one per ~4,000 documents, at least 8)")
+    p.add_argument("--files", type=int, help="JSONL files (default: one per ~1,500 documents, at least 8)")
     p.add_argument("--window-docs", type=int, help="packing window (default: configs/bench.yaml)")
-    p.add_argument("--scaling", help="comma-separated Ray CPU counts, e.g. 1,2,4,8,16: pipeline and dedup alone")
+    p.add_argument("--scaling", help="Ray CPU counts in the order to run them, e.g. 16,8,4,2,1")
+    p.add_argument("--what", default="pipeline,dedup", help="with --scaling: pipeline, dedup or both")
     p.add_argument("--no-peer", action="store_true", help="skip datatrove (the JSON line then has ratio null)")
     p.add_argument("--plots", type=Path, default=PLOTS, help="folder for the PNGs")
-    p.add_argument("--save", type=Path, help="also write every figure measured to this JSON file")
+    p.add_argument("--save", type=Path, help="write every figure measured to this JSON file, after each run")
+    p.add_argument("--report", type=Path, nargs="+", help="no run: merge these --save files, print, plot, emit")
     a = p.parse_args()
+    if a.report:
+        saved = _merge([json.loads(f.read_text()) for f in a.report])
+        _finish(saved, a.plots)
+        return
     n_docs = a.docs or (2_000 if a.quick else 50_000)
-    n_files = a.files or max(8, -(-n_docs // 4_000))
+    n_files = a.files or max(8, -(-n_docs // 1_500))
     print_environment(("ray", "datatrove", "pyarrow", "numpy", "polars", "orjson"), seed=a.seed)
 
     corpus = ensure_corpus(CorpusSpec(kind=a.kind, n_docs=n_docs, seed=a.seed, n_files=n_files), procs=a.cpus)
     print(f"corpus: {corpus.folder} ({'reused' if corpus.reused else f'generated in {corpus.generate_seconds:.1f} s'})"
           f": {corpus.n_docs:,} documents in {len(corpus.files)} files, {corpus.n_bytes / 1e6:,.1f} MB JSONL, "
           f"{corpus.text_bytes / 1e6:,.1f} MB text; planted: "
-          + ", ".join(f"{k} {v:,}" for k, v in corpus.kinds.items()))
+          + ", ".join(f"{k} {v:,}" for k, v in corpus.kinds.items()), flush=True)
+    saved: dict[str, Any] = {"corpus": {k: str(v) if isinstance(v, Path) else v for k, v in corpus.__dict__.items()
+                                        if k != "files"} | {"files": len(corpus.files)},
+                             "environment": environment(("ray", "datatrove", "pyarrow", "numpy")),
+                             "ours": None, "peer": None, "scaling": [], "dedup_scaling": []}
 
-    scaling: list[dict] = []
-    dedup_scaling: list[dict] = []
+    def save() -> None:
+        if a.save:
+            a.save.parent.mkdir(parents=True, exist_ok=True)
+            a.save.write_text(json.dumps(saved, default=str))
+
     if a.scaling:
-        counts = sorted({int(c) for c in a.scaling.split(",")})
-        print(f"\nscaling on {', '.join(map(str, counts))} Ray CPUs (each a fresh embedded Ray)")
-        print(f"{'what':<16} {'cpus':>5} {'seconds':>9} {'docs/s':>10} {'speedup':>8} {'efficiency':>10} "
-              f"{'worker RSS MB':>14} {'spilled MB':>10}")
+        counts = [int(c) for c in a.scaling.split(",")]
+        what = set(a.what.split(","))
+        print(f"\nscaling on {', '.join(map(str, counts))} Ray CPUs (each a fresh embedded Ray)", flush=True)
         for n in counts:
-            r = run_ours(corpus, n, WORK / "run", a.window_docs)
-            scaling.append(r)
-            _scaling_row("pipeline", r, scaling)
-            d = run_dedup_alone(corpus, n)
-            dedup_scaling.append(d)
-            _scaling_row("dedup alone", d, dedup_scaling)
-        ours = next(r for r in scaling if r["cpus"] == max(counts))
+            if "pipeline" in what:
+                saved["scaling"].append(run_ours(corpus, n, WORK / "run", a.window_docs))
+                print(_scaling_line("pipeline", saved["scaling"][-1]), flush=True)
+                save()
+            if "dedup" in what:
+                saved["dedup_scaling"].append(run_dedup_alone(corpus, n))
+                print(_scaling_line("dedup alone", saved["dedup_scaling"][-1]), flush=True)
+                save()
+        if saved["scaling"]:
+            saved["ours"] = max(saved["scaling"], key=lambda r: r["cpus"])
     else:
-        ours = run_ours(corpus, a.cpus, WORK / "run", a.window_docs)
-    print_stage_table(ours)
+        saved["ours"] = run_ours(corpus, a.cpus, WORK / "run", a.window_docs)
+        save()
+    if saved["ours"] is not None and not a.no_peer:
+        saved["peer"] = run_datatrove(corpus, saved["ours"]["cpus"], WORK / "datatrove")
+        save()
+    _finish(saved, a.plots)
 
-    peer = None if a.no_peer else run_datatrove(corpus, ours["cpus"], WORK / "datatrove")
+
+def _merge(parts: list[dict]) -> dict:
+    """Several --save files of one corpus (e.g. one device call per CPU count) as one."""
+    out = dict(parts[0])
+    out["scaling"] = sorted((r for p in parts for r in p["scaling"]), key=lambda r: r["cpus"])
+    out["dedup_scaling"] = sorted((r for p in parts for r in p["dedup_scaling"]), key=lambda r: r["cpus"])
+    with_ours = [p["ours"] for p in parts if p.get("ours")] + out["scaling"]
+    out["ours"] = max(with_ours, key=lambda r: r["cpus"]) if with_ours else None
+    out["peer"] = next((p["peer"] for p in parts if p.get("peer")), None)
+    return out
+
+
+def _finish(saved: dict, plots: Path) -> None:
+    """Tables, PNGs and the JSON line from what was measured."""
+    ours, peer, corpus = saved["ours"], saved["peer"], saved["corpus"]
+    scaling, dedup_scaling = saved["scaling"], saved["dedup_scaling"]
+    if scaling or dedup_scaling:
+        print(f"\n{'what':<12} {'cpus':>5} {'seconds':>9} {'docs/s':>10} {'speedup':>8} {'efficiency':>10} "
+              f"{'worker RSS MB':>14} {'private MB':>11} {'spilled MB':>10}")
+        for name, rows in (("pipeline", scaling), ("dedup alone", dedup_scaling)):
+            for r in sorted(rows, key=lambda r: r["cpus"]):
+                print(_scaling_line(name, r, rows))
+    if ours is not None:
+        print_stage_table(ours)
     if peer is not None:
         print_comparison(ours, peer)
-
-    tag = f"{a.kind}-{corpus.n_docs}-{ours['cpus']}cpu"
-    plot_timeline(ours, a.plots / f"pipeline_timeline_{tag}.png")
-    if scaling:
-        plot_scaling(scaling, dedup_scaling, f"carding scaling: {corpus.n_docs:,} documents, "
-                     f"{corpus.n_bytes / 1e6:,.0f} MB, {os.cpu_count()} cores", a.plots / f"pipeline_scaling_{a.kind}.png")
-    print(f"plots: {a.plots}")
-
+    tag = f"{corpus['n_docs']}docs"
+    if ours is not None and ours.get("timeline"):
+        plot_timeline(ours, plots / f"pipeline_timeline_{tag}_{ours['cpus']}cpu.png")
+    if scaling or dedup_scaling:
+        plot_scaling(sorted(scaling, key=lambda r: r["cpus"]), sorted(dedup_scaling, key=lambda r: r["cpus"]),
+                     f"carding scaling: {corpus['n_docs']:,} documents, {corpus['n_bytes'] / 1e6:,.0f} MB JSONL, "
+                     f"{saved['environment']['cores']} cores", plots / f"pipeline_scaling_{tag}.png")
+    print(f"plots: {plots}")
+    if ours is None:
+        return
     extra: dict[str, Any] = {
-        "cpus": ours["cpus"], "docs": ours["docs"], "mb": round(corpus.n_bytes / 1e6, 2),
+        "cpus": ours["cpus"], "docs": ours["docs"], "mb": round(corpus["n_bytes"] / 1e6, 2),
         "seconds": ours["seconds"], "mb_per_s": round(ours["mb_per_s"], 3),
         "docs_per_s_per_core": round(ours["docs_per_s"] / ours["cpus"], 2),
         "stages": {k: {"docs_per_s": v["docs_per_s"], "mb_per_s": v["mb_per_s"], "seconds": v["seconds"]}
                    for k, v in ours["stages"].items()},
         "dedup_steps_s": ours["dedup_steps"],
         "peak_worker_rss_mb": ours["memory"]["peak_worker_rss_mb"],
+        "peak_worker_private_mb": ours["memory"]["peak_worker_private_mb"],
         "peak_driver_rss_mb": ours["memory"]["peak_driver_rss_mb"],
         "spilled_mb": ours["memory"].get("spilled_mb"),
         "peer_docs_per_s": round(peer["docs_per_s"], 2) if peer else None,
         "after_dedup": ours["after_dedup"], "peer_after_dedup": peer["after_dedup"] if peer else None,
     }
-    for n in (16, max([r["cpus"] for r in scaling], default=0)):
-        e = efficiency(scaling, n)
-        if e is not None:
-            extra[f"efficiency_{n}"] = round(e, 3)
-            extra[f"dedup_efficiency_{n}"] = round(efficiency(dedup_scaling, n) or 0.0, 3)
-    if a.save:
-        a.save.parent.mkdir(parents=True, exist_ok=True)
-        a.save.write_text(json.dumps({"ours": _no_timeline(ours), "peer": peer, "corpus": corpus.__dict__,
-                                      "scaling": [_no_timeline(r) for r in scaling], "dedup_scaling": dedup_scaling},
-                                     default=str, indent=1))
+    for n in sorted({16, max([r["cpus"] for r in scaling + dedup_scaling], default=0)}):
+        for key, rows in ((f"efficiency_{n}", scaling), (f"dedup_efficiency_{n}", dedup_scaling)):
+            e = efficiency(rows, n)
+            if e is not None:
+                extra[key] = round(e, 3)
     if peer is None:  # no ratio without the peer in the same run
         print(json.dumps({"bench": "pipeline", "metric": "docs_per_s", "value": round(ours["docs_per_s"], 4),
                           "unit": "docs/s", "peer": "datatrove", "ratio": None, **extra}), flush=True)
@@ -549,16 +589,13 @@ def main() -> None:
          ratio=ours["docs_per_s"] / peer["docs_per_s"], **extra)
 
 
-def _no_timeline(r: dict) -> dict:
-    return {k: v for k, v in r.items() if k != "timeline"}
-
-
-def _scaling_row(what: str, r: dict, rows: list[dict]) -> None:
-    base = rows[0]["docs_per_s"] / rows[0]["cpus"]
-    speedup = r["docs_per_s"] / base
+def _scaling_line(what: str, r: dict, rows: list[dict] | None = None) -> str:
+    one = next((x for x in rows or [] if x["cpus"] == 1), None)
+    speedup = r["docs_per_s"] / one["docs_per_s"] if one else float("nan")
     m = r["memory"]
-    print(f"{what:<16} {r['cpus']:>5} {r['seconds']:>9.2f} {r['docs_per_s']:>10,.1f} {speedup:>8.2f} "
-          f"{speedup / r['cpus']:>10.2f} {m['peak_worker_rss_mb']:>14,.0f} {m.get('spilled_mb', 0):>10}", flush=True)
+    return (f"{what:<12} {r['cpus']:>5} {r['seconds']:>9.2f} {r['docs_per_s']:>10,.1f} {speedup:>8.2f} "
+            f"{speedup / r['cpus']:>10.2f} {m['peak_worker_rss_mb']:>14,.0f} {m['peak_worker_private_mb']:>11,.0f} "
+            f"{m.get('spilled_mb', 0):>10}")
 
 
 if __name__ == "__main__":

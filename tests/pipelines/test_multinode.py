@@ -131,11 +131,11 @@ def _submit(address: str, env: dict, recipe: Path) -> tuple[str, str]:
     deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
         status = _ray(["job", "status", "--address", address, job_id], env).stdout
-        if re.search(r"SUCCEEDED|FAILED|STOPPED", status):
+        if re.search(r"succeeded|failed|stopped", status, re.IGNORECASE):  # Ray 2.60: "Job '…' succeeded"
             break
         time.sleep(3)
     logs = _ray(["job", "logs", "--address", address, job_id], env).stdout
-    assert "SUCCEEDED" in status, f"job {job_id}: {status}\n{logs[-3000:]}"
+    assert "succeeded" in status.lower(), f"job {job_id}: {status}\n{logs[-3000:]}"
     return job_id, logs
 
 
