@@ -20,6 +20,7 @@ import pytest
 
 from pipelines.manifest import load_manifest
 from pipelines.validate import validate_output
+from tests.pipelines.corpus import make_small_corpus
 
 pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +36,8 @@ def free_port() -> int:
 @pytest.fixture()
 def head_node(tmp_path):
     """`ray start --head --block` on free ports in its own process group; the group is stopped afterwards,
-    so the test never touches another Ray on this machine (as a plain `ray stop` would)."""
+    so the test never touches another Ray on this machine (as a plain `ray stop` would). Every port is a free one:
+    a second head on the default agent port would leave this one without a job agent ("No available agent")."""
     port, dashboard = free_port(), free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("RAY_ADDRESS", None)
@@ -43,7 +45,10 @@ def head_node(tmp_path):
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
          "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-         f"--ray-client-server-port={free_port()}", "--disable-usage-stats"],
+         f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
+         f"--dashboard-agent-grpc-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+         f"--metrics-export-port={free_port()}", f"--node-manager-port={free_port()}",
+         f"--object-manager-port={free_port()}", "--disable-usage-stats"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     address = f"http://127.0.0.1:{dashboard}"
@@ -73,8 +78,9 @@ def test_job_submit_runs_the_pipeline_on_the_head_node(tmp_path, head_node) -> N
     address, env = head_node
     out = tmp_path / "job-out"
     recipe = tmp_path / "job.yaml"
+    folder, _ = make_small_corpus(tmp_path)
     recipe.write_text(
-        "name: job\ninput:\n  paths: [data/sample/html, data/sample/code.parquet]\n"
+        f"name: job\ninput:\n  paths: [data/sample/html, {folder}]\n"
         f"output:\n  dir: {out}\nfilter:\n  length: {{min_chars: 100}}\n"
         "pack: {packer: best_fit, max_tokens: 1024}\nray: {progress: false}\n"
     )
@@ -93,12 +99,12 @@ def test_job_submit_runs_the_pipeline_on_the_head_node(tmp_path, head_node) -> N
     while time.monotonic() < deadline:
         status = subprocess.run([str(BIN / "ray"), "job", "status", "--address", address, job_id], env=env,
                                 capture_output=True, text=True).stdout
-        if re.search(r"SUCCEEDED|FAILED|STOPPED", status):
+        if re.search(r"succeeded|failed|stopped", status, re.IGNORECASE):  # "Job '...' succeeded"
             break
         time.sleep(3)
     logs = subprocess.run([str(BIN / "ray"), "job", "logs", "--address", address, job_id], env=env,
                           capture_output=True, text=True).stdout
-    assert "SUCCEEDED" in status, f"job {job_id}: {status}\n{logs[-3000:]}"
+    assert re.search(r"succeeded", status, re.IGNORECASE), f"job {job_id}: {status}\n{logs[-3000:]}"
     assert "documents in" in logs, "the job ends with the summary table"
     manifest = load_manifest(out)
     counts = manifest["counts"]
