@@ -287,8 +287,9 @@ def test_the_number_of_cpus_does_not_change_a_byte(reference, cpus: int) -> None
     assert any(name.startswith("shards/") for name in two)
 
 
-@pytest.mark.xfail(strict=True, reason="runner: ids are unique per partition only (read.duplicate_id); the same "
-                                       "id in two files reaches the shards twice or breaks the packer count")
+@pytest.mark.xfail(strict=True, reason="runner: ids are checked per partition only (read.duplicate_id); the same "
+                                       "id in two files dies in pack_window inside a Ray task, as a multi-line "
+                                       "Ray traceback that names no input file")
 def test_the_same_id_in_two_files_is_quarantined_or_refused(tmp_path: Path) -> None:
     rng = random.Random(5)
     inputs = tmp_path / "input"
