@@ -471,7 +471,7 @@ def efficiency(rows: list[dict], cpus: int) -> float | None:
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="Ray CPUs and datatrove workers")
-    p.add_argument("--docs", type=int, help="documents to generate (default 2,000 with --quick, else 50,000)")
+    p.add_argument("--docs", type=int, help="documents to generate (default 1,000 with --quick, else 50,000)")
     p.add_argument("--kind", choices=("synthetic", "real"), default="synthetic", help="corpus generator")
     p.add_argument("--files", type=int, help="JSONL files (default: one per ~1,500 documents, at least 8)")
     p.add_argument("--window-docs", type=int, help="packing window (default: configs/bench.yaml)")
@@ -486,7 +486,7 @@ def main() -> None:
         saved = _merge([json.loads(f.read_text()) for f in a.report])
         _finish(saved, a.plots)
         return
-    n_docs = a.docs or (2_000 if a.quick else 50_000)
+    n_docs = a.docs or (1_000 if a.quick else 50_000)
     n_files = a.files or max(8, -(-n_docs // 1_500))
     print_environment(("ray", "datatrove", "pyarrow", "numpy", "polars", "orjson"), seed=a.seed)
 
