@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": _run, "inspect": _inspect, "validate": _validate,
                 "train-tokenizer": _train_tokenizer, "train-quality": _train_quality}[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
+        e = getattr(e, "cause", None) or e  # an error raised inside a Ray task: print the cause, not Ray's traceback
         print(f"carding: error: {e}", file=sys.stderr)
         return 2
 

@@ -134,6 +134,8 @@ def _convert(tp: Any, value: Any, file: str, keypath: str) -> Any:
         if value is None and type(None) in args:
             return None
         options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # `X | None`: errors inside X keep their full key path
+            return _convert(options[0], value, file, keypath)
         errors = []
         for option in options:
             try:

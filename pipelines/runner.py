@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -67,11 +68,11 @@ def run(config: PipelineConfig) -> RunReport:
     """Run the whole plan; returns the report once manifest.json is written (last, atomically)."""
     out = Path(config.output.dir)
     digest = config_hash(config)
+    partitions = plan_partitions(config.input)  # a refused input fails here: no Ray started, no folder made
     _prepare_output(out, digest, config.output.overwrite)
     work = out / WORK / digest
     report = RunReport(out_dir=out, counts={})
     report.cluster = start_ray(config.ray)
-    partitions = plan_partitions(config.input)
 
     t0 = time.perf_counter()
     summaries = _read_and_filter(partitions, config, out, work)
@@ -81,6 +82,7 @@ def run(config: PipelineConfig) -> RunReport:
     removed = merge_counts(*(json.loads(s["removed"]) for s in summaries))
     quarantined = merge_counts(*(json.loads(s["quarantined"]) for s in summaries))
     filtered_files = [str(work / "filtered" / f"{s['key']}.parquet") for s in summaries]
+    _check_unique_ids(partitions, out, work)
     report.stage_docs["read+filter"] = n_in
 
     t0 = time.perf_counter()
@@ -173,6 +175,8 @@ def _prepare_output(out: Path, digest: str, overwrite: bool) -> None:
                               f"choose another --output or set output.overwrite: true")
     for p in stale:
         shutil.rmtree(p)
+    for tmp in out.rglob(".*.tmp"):  # temp files of a killed run: never renamed, so never complete
+        tmp.unlink()
 
 
 # ---------------------------------------------------------------- read + filter (map over partitions)
@@ -217,6 +221,25 @@ class _ReadFilter:
                    "seconds": time.perf_counter() - t0}
         atomic_write_bytes(done, json.dumps(summary).encode())
         return {**summary, "resumed": False}
+
+
+def _check_unique_ids(partitions: list[Partition], out: Path, work: Path) -> None:
+    """Raise when one id stands in two partitions: a reader only sees its own partition, and every later step
+    (dedup, packing, provenance) needs ids unique across the whole input."""
+    import polars as pl
+
+    frames = []
+    for part in partitions:
+        for path in (work / "filtered" / f"{part.key}.parquet", out / "rejected" / f"{part.key}.parquet"):
+            ids = pl.from_arrow(pq.read_table(path, columns=["id"]))
+            frames.append(ids.with_columns(pl.lit(part.path).alias("file")))
+    ids = pl.concat(frames) if frames else pl.DataFrame({"id": [], "file": []})
+    repeated = ids.filter(pl.col("id").is_duplicated())
+    if repeated.height:
+        first = repeated.row(0, named=True)["id"]
+        files = repeated.filter(pl.col("id") == first)["file"].unique(maintain_order=True).to_list()
+        raise ValueError(f"{first!r}: the same document id in {' and '.join(files)} "
+                         f"({repeated['id'].n_unique()} ids repeat); ids must be unique across the input")
 
 
 def _onward_mask(table: pa.Table) -> pa.Array:
@@ -337,11 +360,16 @@ class _Tokenize:
     """
 
     def __init__(self, config: PipelineConfig, dup_ids: pa.Array, n_windows: int, counts_dir: str) -> None:
+        os.environ.setdefault("RAYON_NUM_THREADS", "1")  # one CPU per actor: no BPE thread pool oversubscribing
         self.tokenizer = Tokenizer(config.tokenize)
         self.seed, self.dup_ids, self.n_windows = config.seed, dup_ids, n_windows
         self.counts_dir = Path(counts_dir)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def __call__(self, files: pa.Table) -> pa.Table:
+        # The actor reads its files itself: a separate read task could starve for a CPU behind the actor pool
+        # on a 1-CPU Ray, and the run would hang.
+        batch = pa.concat_tables([pq.read_table(f, columns=["id", "text", REASON])
+                                  for f in files.column("file").to_pylist()])
         keep = pc.invert(pc.is_in(batch.column("id"), value_set=self.dup_ids))
         if REASON in batch.column_names:
             keep = pc.and_(keep, pc.is_null(batch.column(REASON)))
@@ -394,13 +422,11 @@ def _tokenize_pack_write(files: list[str], dup_ids: pa.Array, n_windows: int, co
     windows = []                                                           # with no columns: nothing to group by
     if files:
         n_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        ds = ray.data.read_parquet(files).select_columns(["id", "text", REASON]).map_batches(
-            _Tokenize, batch_format="pyarrow",
+        ds = ray.data.from_items([{"file": f} for f in files], override_num_blocks=len(files)).map_batches(
+            _Tokenize, batch_size=1, batch_format="pyarrow",
             fn_constructor_kwargs={"config": config, "dup_ids": dup_ids, "n_windows": n_windows,
                                    "counts_dir": str(counts_dir)},
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n_cpus),
-            # one CPU per actor: the BPE encoder's thread pool must not oversubscribe the node
-            runtime_env={"env_vars": {"RAYON_NUM_THREADS": "1"}})
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=min(n_cpus, len(files))))
         results = ds.groupby("window").map_groups(
             _pack_group, batch_format="pyarrow", fn_kwargs={"config": config, "out": str(out), "work": str(work)},
         ).take_all()
