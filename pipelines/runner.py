@@ -277,7 +277,8 @@ def _dedup(files: list[str], config: PipelineConfig, out: Path, work: Path) -> t
         from pipelines.dedup import dedup_dataset  # imported only when on: it pulls the exchange code
         from stages.dedup import REMOVED_SCHEMA
 
-        ds = ray.data.read_parquet(files).select_columns(["id", "text", "source", "meta"])
+        files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]
+        ds = _read_per_file(files, ["id", "text", "source", "meta"])
         removed_ds, stats = dedup_dataset(ds, config.dedup)
         dups = removed_ds.to_arrow_refs()
         dups = pa.concat_tables(ray.get(dups)) if dups else None
@@ -290,6 +291,19 @@ def _dedup(files: list[str], config: PipelineConfig, out: Path, work: Path) -> t
     candidates = _candidate_ids(files)
     kept_dups = dups.filter(pc.invert(pc.is_in(dups.column("id"), value_set=candidates)))
     return dups.column("id").combine_chunks(), count_reasons(kept_dups), stats
+
+
+def _read_files(batch: pa.Table, columns: list[str]) -> pa.Table:
+    return pa.concat_tables([pq.read_table(f, columns=columns) for f in batch.column("file").to_pylist()])
+
+
+def _read_per_file(files: list[str], columns: list[str]) -> ray.data.Dataset:
+    """One read task per partition file: `read_parquet` packs small files into one task, which ran the dedup maps
+    one or two wide on 16 CPUs (bench/README.md)."""
+    if not files:
+        return ray.data.from_arrow(pa.table({c: pa.array([], pa.string()) for c in columns}))
+    return ray.data.from_items([{"file": f} for f in files], override_num_blocks=len(files)).map_batches(
+        _read_files, batch_size=1, batch_format="pyarrow", fn_kwargs={"columns": columns})
 
 
 def _dedup_enabled(config: PipelineConfig) -> bool:
@@ -335,7 +349,8 @@ def _rewrite(files: list[str], dup_ids: pa.Array, config: PipelineConfig, out: P
     files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]
     if not files:
         return [], {"rewrites": 0, "kept": 0}
-    docs = ray.data.read_parquet(files).map_batches(_drop_ids, fn_kwargs={"ids": dup_ids}, batch_format="pyarrow")
+    docs = _read_per_file(files, pq.read_schema(files[0]).names).map_batches(
+        _drop_ids, fn_kwargs={"ids": dup_ids}, batch_format="pyarrow")
     rewrites = rewrite_dataset(docs, config.rewrite)
     raw_kept = docs.map_batches(_kept_only, batch_format="pyarrow")
     final, summary = refilter_and_mix(rewrites, raw_kept, config.rewrite, work_dir=work / "rewrite")
