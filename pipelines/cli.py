@@ -92,7 +92,12 @@ def _overrides(args: argparse.Namespace) -> dict:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item}: expected KEY=VALUE, e.g. pack.max_tokens=4096")
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            from pipelines.config import yaml_error_line
+
+            raise ValueError(yaml_error_line(f"--set {key}", e)) from e
     if args.input:
         overrides["input.paths"] = args.input
     if args.output:
@@ -108,11 +113,13 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _run(args: argparse.Namespace) -> int:
     from pipelines.config import load_config
+    from pipelines.paths import check_output_tree
     from pipelines.runner import dry_run_config, run
     from pipelines.summary import print_summary
 
     config = load_config(args.config, _overrides(args))
     if not args.dry_run:
+        check_output_tree(config.output.dir)  # a symlink under the output folder must not lead writes out of it
         print_summary(run(config))
         return 0
     scratch = Path(tempfile.mkdtemp(prefix="carding-dry-run-"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -80,13 +81,15 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from e
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from e
+        raise ConfigError(yaml_error_line(str(path), e)) from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
     for dotted, value in (overrides or {}).items():
-        _set_dotted(data, dotted, value)
+        _set_dotted(data, dotted, value, str(path))
     return build(PipelineConfig, data, str(path))
 
 
@@ -115,11 +118,37 @@ def dump_yaml(config: Any) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True)
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+def yaml_error_line(where: str, error: yaml.YAMLError) -> str:
+    """A YAML error as one line naming `where` and the line:column; a tag that would construct a Python object
+    (`!!python/object/apply:os.system`) is named as refused: `yaml.safe_load` builds plain data only."""
+    mark = getattr(error, "problem_mark", None)
+    place = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark is not None else where
+    problem = " ".join(str(getattr(error, "problem", None) or error).split())
+    context = getattr(error, "context", None)
+    if isinstance(error, yaml.constructor.ConstructorError) and "constructor for the tag" in problem:
+        return (f"{place}: not valid YAML ({problem}); a carding config holds plain data only: "
+                f"tags that build Python objects or name code are refused")
+    return f"{place}: not valid YAML ({f'{context}: ' if context else ''}{problem})"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 6, 6, 80, 80
+
+
+def _short(value: Any) -> str:
+    """A bounded repr for error messages: a YAML alias bomb (a list of lists of aliases) repr'd in full would be
+    exponential in size."""
+    return _REPR.repr(value)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, file: str = "--set") -> None:
     node = data
     *parents, leaf = dotted.split(".")
-    for key in parents:
+    for i, key in enumerate(parents):
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise _fail(file, ".".join(parents[: i + 1]), f"holds {type(node).__name__} {_short(node)}, "
+                                                          f"not a section: cannot set {dotted}")
     node[leaf] = value
 
 
@@ -148,14 +177,14 @@ def _convert(tp: Any, value: Any, file: str, keypath: str) -> Any:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         allowed = [m.value for m in tp]
         if value not in allowed:
-            hint = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+            hint = difflib.get_close_matches(value, [str(a) for a in allowed], n=1) if isinstance(value, str) else []
             extra = f" (did you mean {hint[0]}?)" if hint else ""
-            raise _fail(file, keypath, f"{value!r} is not one of {', '.join(map(str, allowed))}{extra}")
+            raise _fail(file, keypath, f"{_short(value)} is not one of {', '.join(map(str, allowed))}{extra}")
         return tp(value)
     if origin in (list, tuple):
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
-            raise _fail(file, keypath, f"expected a list, got {type(value).__name__} {value!r}")
+            raise _fail(file, keypath, f"expected a list, got {type(value).__name__} {_short(value)}")
         item_tp = args[0] if args else Any
         items = [_convert(item_tp, v, file, f"{keypath}[{i}]") for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
@@ -167,29 +196,29 @@ def _convert(tp: Any, value: Any, file: str, keypath: str) -> Any:
     if origin is typing.Literal:
         allowed = typing.get_args(tp)
         if value not in allowed:
-            raise _fail(file, keypath, f"{value!r} is not one of {', '.join(map(repr, allowed))}")
+            raise _fail(file, keypath, f"{_short(value)} is not one of {', '.join(map(repr, allowed))}")
         return value
     if tp is Any:
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise _fail(file, keypath, f"expected true or false, got {value!r}")
+            raise _fail(file, keypath, f"expected true or false, got {_short(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(file, keypath, f"expected an integer, got {value!r}")
+            raise _fail(file, keypath, f"expected an integer, got {_short(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(file, keypath, f"expected a number, got {value!r}")
+            raise _fail(file, keypath, f"expected a number, got {_short(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise _fail(file, keypath, f"expected a string, got {value!r}")
+            raise _fail(file, keypath, f"expected a string, got {_short(value)}")
         return value
     if tp is Path:
         if not isinstance(value, str):
-            raise _fail(file, keypath, f"expected a path, got {value!r}")
+            raise _fail(file, keypath, f"expected a path, got {_short(value)}")
         return Path(value)
     raise _fail(file, keypath, f"unsupported config type {tp!r} (a carding bug: tell the maintainers)")
 
@@ -198,7 +227,7 @@ def _convert_dataclass(cls: type, value: Any, file: str, keypath: str) -> Any:
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        raise _fail(file, keypath, f"expected a mapping of {cls.__name__} settings, got {type(value).__name__} {value!r}")
+        raise _fail(file, keypath, f"expected a mapping of {cls.__name__} settings, got {type(value).__name__} {_short(value)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}

@@ -26,6 +26,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from pipelines.manifest import sha256_file
+from pipelines.paths import PLAIN_NAME, inside_output
 
 __all__ = [
     "ShardConfig",
@@ -234,8 +235,9 @@ def write_shards(sequences: pa.Table, out_dir: Path, partition: str, config: Sha
     problems = check_sequence_schema(sequences.schema, allow_large=True)
     if problems:
         raise ValueError(f"sequences for partition {partition!r}: " + "; ".join(problems))
-    if not partition or "/" in partition or partition.startswith("."):
-        raise ValueError(f"partition={partition!r}: must be a plain folder name (no '/', not hidden)")
+    if not PLAIN_NAME.fullmatch(partition):
+        raise ValueError(f"partition={partition!r}: must be a plain folder name ([A-Za-z0-9_.-], starting with a "
+                         f"letter or digit): it names shards/<partition>/ inside the output folder")
     table = _normalize(sequences)
     if table.num_rows == 0:
         return []
@@ -255,7 +257,7 @@ def write_shards(sequences: pa.Table, out_dir: Path, partition: str, config: Sha
         tokens = int(row_tokens[start:stop].sum())
         for fmt in config.formats:
             rel = shard_path(partition, index, fmt)
-            path = out_dir / rel
+            path = inside_output(out_dir, rel)  # a symlinked shards/ leading out of the folder is refused
             if fmt == ShardFormat.PARQUET:
                 _write_parquet(shard, path, config)
             else:

@@ -13,6 +13,7 @@ import glob
 import gzip
 import hashlib
 import os
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ _SUFFIXES = {
     ".warc": InputFormat.WARC,
 }
 _COMPRESSIONS = (".gz", ".zst")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+"""Characters that never reach an output name (dots included, so no name is hidden, `.` or `..`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +47,13 @@ class Partition:
 
     @property
     def key(self) -> str:
-        """A stable file-name-safe name: the file's name, the range, and a short hash of the full path."""
-        digest = hashlib.sha256(self.path.encode()).hexdigest()[:10]
-        stem = Path(self.path).name.replace(".", "_")[:60]
+        """A stable file-name-safe name: the file's name, the range, and a short hash of the full path.
+
+        Output files are named by it (`quarantine/<key>.parquet`), so it holds `[A-Za-z0-9_-]` only: an input
+        named `..`, `a\\b` or with control characters cannot name a path (`../../x.jsonl` → `x_jsonl-<hash>-0…0`).
+        """
+        digest = hashlib.sha256(self.path.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+        stem = _UNSAFE.sub("_", Path(self.path).name)[:60]
         return f"{stem}-{digest}-{self.start:012d}"
 
     @property
@@ -93,7 +100,8 @@ def expand_paths(paths: list[str]) -> list[str]:
             if not os.access(p, os.R_OK | os.X_OK):
                 raise PermissionError(f"{p}: folder is not readable")
             # A folder contributes its data files only: READMEs and licenses beside the data are not documents.
-            for root, dirs, names in os.walk(p):
+            # os.walk skips a subfolder it cannot list unless told: its documents would vanish without a word.
+            for root, dirs, names in os.walk(p, onerror=_unreadable_folder):
                 dirs.sort()
                 files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith(".") and _known(n))
         elif os.path.isfile(p):
@@ -101,6 +109,10 @@ def expand_paths(paths: list[str]) -> list[str]:
         else:
             raise FileNotFoundError(f"{p}: input file not found")
     return sorted(dict.fromkeys(os.path.normpath(f) for f in files))
+
+
+def _unreadable_folder(error: OSError) -> None:
+    raise PermissionError(f"{error.filename}: folder is not readable ({error.strerror})") from error
 
 
 def plan_partitions(config: ReadConfig) -> list[Partition]:
