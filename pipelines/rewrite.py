@@ -152,7 +152,8 @@ def refilter_and_mix(rewrites: ray.data.Dataset, raw_kept: ray.data.Dataset | No
     n_rows = stats.num_rows if stats is not None else 0
     n_ok = int(pc.sum(stats.column("ok")).as_py() or 0) if stats is not None else 0
     summary: dict[str, Any] = {"model": config.model, "prompt_sha256": load_prompt(config.prompt_path).sha256,
-                               "sampling": config.sampling, "select": str(config.select), "rewrites": n_rows,
+                               "sampling": config.sampling, "output": str(config.output),
+                               "select": str(config.select), "rewrites": n_rows,
                                "parsed": n_ok}
     classifier: dict[str, Any] = {}
     if n_ok == 0:

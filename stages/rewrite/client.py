@@ -99,8 +99,8 @@ class ChatClient:
                 pass  # an HTTP-date Retry-After: fall back to our own backoff
         return self._rng.uniform(0.0, min(cap, self.config.backoff_s * 2.0**attempt))
 
-    async def _attempt(self, body: dict[str, Any]) -> tuple[Reply | None, str, bool, str | None]:
-        """One HTTP try: (reply or None, error text, retryable, Retry-After header)."""
+    async def _attempt(self, body: dict[str, Any]) -> tuple[Reply | None, str, str, bool, str | None]:
+        """One HTTP try: (reply or None, error text, error kind, retryable, Retry-After header)."""
         assert self._session is not None and self._semaphore is not None, "call open() first"
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
         async with self._semaphore:
@@ -111,21 +111,21 @@ class ChatClient:
                     text = await resp.text(errors="replace")
                     retry_after = resp.headers.get("Retry-After")
             except TimeoutError:
-                return None, f"timeout after {self.config.timeout_s:g} s", True, None
+                return None, f"timeout after {self.config.timeout_s:g} s", "timeout", True, None
             except aiohttp.ClientError as exc:  # refused, reset, server gone mid-reply, bad HTTP
-                return None, f"connection error: {type(exc).__name__}: {exc}", True, None
+                return None, f"connection error: {type(exc).__name__}: {exc}", "connection", True, None
         if status == 200:
             try:
-                return _parse_body(text), "", False, None
+                return _parse_body(text), "", "", False, None
             except (ValueError, KeyError, IndexError, TypeError) as exc:
-                return None, f"malformed reply: {type(exc).__name__}: {str(exc)[:200]}", True, None
-        return None, f"HTTP {status}: {text[:200]}", status in _RETRY_STATUS, retry_after
+                return None, f"malformed reply: {type(exc).__name__}: {str(exc)[:200]}", "malformed", True, None
+        return None, f"HTTP {status}: {text[:200]}", f"http_{status}", status in _RETRY_STATUS, retry_after
 
     async def complete(self, body: dict[str, Any]) -> Reply:
         """Send one request with retries; never raises for server faults: a final failure is `Reply(error=...)`."""
-        error = ""
+        error, kind = "", ""
         for attempt in range(self.config.retries + 1):
-            reply, error, retryable, retry_after = await self._attempt(body)
+            reply, error, kind, retryable, retry_after = await self._attempt(body)
             if reply is not None:
                 return Reply(content=reply.content, finish_reason=reply.finish_reason,
                              completion_tokens=reply.completion_tokens, attempts=attempt + 1)
@@ -134,7 +134,7 @@ class ChatClient:
             self.stats.retries += 1
             await asyncio.sleep(self._backoff_s(attempt, retry_after))  # outside the semaphore: others go on
         self.stats.failed += 1
-        return Reply(content=None, finish_reason=None, error=error, attempts=attempt + 1)
+        return Reply(content=None, finish_reason=None, error=error, attempts=attempt + 1, error_kind=kind)
 
     async def complete_many(self, bodies: Sequence[dict[str, Any]]) -> list[Reply]:
         """Replies in the order of `bodies`; at most `max_concurrency` requests are in flight."""

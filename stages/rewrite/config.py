@@ -9,6 +9,9 @@ from pathlib import Path
 DEFAULT_PROMPT_FILE = str(Path(__file__).with_name("prompts") / "guided_rewrite_v1.txt")
 """Carding's own guided-rewrite prompt (REWIRE App. B restated), versioned as a file; its sha256 is provenance."""
 
+DEFAULT_JSON_PROMPT_FILE = str(Path(__file__).with_name("prompts") / "guided_rewrite_json_v1.txt")
+"""The same prompt asking for one JSON object {"task", "plan", "document"} instead of marker pairs."""
+
 
 class Select(StrEnum):
     """Which documents are sent to the LLM."""
@@ -27,6 +30,21 @@ class Backend(StrEnum):
     """Async `/v1/chat/completions` client to vLLM, SGLang or llama.cpp's server (`base_url`)."""
     PASSTHROUGH = "passthrough"
     """Returns the draft between the markers without any server: for `--dry-run` only, never in tests."""
+
+
+class Output(StrEnum):
+    """How the reply carries the final document, and whether the server constrains decoding to that shape."""
+
+    MARKERS = "markers"
+    """Free text; the document is taken from between the output markers (spec/rewrite.md, parse_reply). Needs a
+    model that follows the format: SmolLM2-135M never does (0 of 7 on the bench), a 70B instruct model does."""
+    JSON_SCHEMA = "json_schema"
+    """One JSON object {"task", "plan", "document"}, decoding constrained by the server to the schema through
+    OpenAI's `response_format: {"type": "json_schema", ...}` (vLLM, SGLang, llama.cpp's C++ `llama-server`).
+    The order of the fields keeps REWIRE's think-then-write (App. B step 3 before step 4)."""
+    JSON_OBJECT = "json_object"
+    """The same schema sent as `response_format: {"type": "json_object", "schema": ...}`: the only form the Python
+    server of llama-cpp-python (0.3.x) accepts; it answers `json_schema` with HTTP 500 (a validation error)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -73,6 +91,16 @@ class RewriteConfig:
     backoff_max_s: float = 30.0
     """Cap on one backoff sleep in seconds; a 429's Retry-After is honoured up to this cap (carding choice)."""
 
+    output: Output = Output.MARKERS
+    """`markers` (the spec's free-text format), or `json_schema` / `json_object` (server-side constrained decoding to
+    a JSON schema, so every reply that is not cut by max_tokens parses; see `Output`)."""
+
+    max_plan_chars: int | None = None
+    """JSON outputs only: `maxLength` of the "task" and "plan" strings, so a model that rambles while thinking
+    still reaches the document within `max_tokens` (carding choice; None = no limit, for large models).
+    llama-cpp-python unrolls maxLength into nested rules and its grammar parser refuses (and its server dies) past
+    roughly a thousand: keep it <= 500 there."""
+
     temperature: float = 1.0
     """Sampling temperature (REWIRE App. B)."""
 
@@ -96,7 +124,8 @@ class RewriteConfig:
 
     prompt_file: str | None = None
     """Prompt template with `{draft}` and the marker fields; None = carding's shipped `prompts/guided_rewrite_v1.txt`
-    (resolved on each worker, so a Ray working_dir elsewhere still finds it). Its sha256 goes into every row."""
+    (`guided_rewrite_json_v1.txt` for the JSON outputs), resolved on each worker, so a Ray working_dir elsewhere
+    still finds it. Its sha256 goes into every row."""
 
     cache_dir: str | None = None
     """Folder for finished replies (resume): files written atomically, keyed by sha256(prompt, model,
@@ -163,6 +192,8 @@ class RewriteConfig:
             raise ValueError(f"rewrite.temperature={self.temperature}: must be in [0, 2]")
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"rewrite.top_p={self.top_p}: must be in (0, 1]")
+        if self.max_plan_chars is not None and self.max_plan_chars < 1:
+            raise ValueError(f"rewrite.max_plan_chars={self.max_plan_chars}: must be >= 1, or None for no limit")
         if self.max_draft_tokens is not None and self.max_draft_tokens < 1:
             raise ValueError(f"rewrite.max_draft_tokens={self.max_draft_tokens}: must be >= 1, or None for no limit")
         if not 0.0 < self.keep_top_share <= 1.0:
@@ -182,7 +213,9 @@ class RewriteConfig:
     @property
     def prompt_path(self) -> str:
         """The prompt file in use."""
-        return self.prompt_file if self.prompt_file is not None else DEFAULT_PROMPT_FILE
+        if self.prompt_file is not None:
+            return self.prompt_file
+        return DEFAULT_PROMPT_FILE if self.output == Output.MARKERS else DEFAULT_JSON_PROMPT_FILE
 
     @property
     def sampling(self) -> dict[str, float | int]:

@@ -119,19 +119,27 @@ class FaultProxy:
     injects scripted faults, for resume and fault tests and the reliability issue.
 
     `script` is consumed one entry per POST: "429", "500", "503" (that status), "malformed" (200 with a body that is
-    not JSON), "drop" (close the connection without a reply), "sleep:<s>" (wait, then answer normally), or "ok".
-    When the script is empty every request is answered normally: forwarded to `upstream` (a base URL ending in
-    /v1), or, with no upstream, a well-formed reply whose document is "rewrite of <sha256 of the prompt>[:12]".
+    not JSON), "no_choices" (200 with JSON that is not a chat completion), "drop" (close the connection without a
+    reply), "hang:<s>" (wait, then close without a reply, never reaching the upstream: a timeout for a client with
+    a shorter one), "sleep:<s>" (wait, then answer normally), or "ok".
+    `rules` maps a substring of the request body to its own script, consumed before `script` by every POST whose body
+    contains it: faults follow a document whatever order the client's retries interleave in.
+    When no fault applies the request is answered normally: forwarded to `upstream` (a base URL ending in /v1), or,
+    with no upstream, a well-formed reply whose document is "rewrite of <sha256 of the prompt>[:12]".
+    Counters: `posts` (POSTs received), `forwarded` (sent upstream), `answered` (upstream replied 200).
     """
 
-    def __init__(self, upstream: str | None = None, script: list[str] | None = None, port: int = 0) -> None:
+    def __init__(self, upstream: str | None = None, script: list[str] | None = None, port: int = 0,
+                 rules: dict[str, list[str]] | None = None) -> None:
         import http.server
         import threading
 
         self.upstream = upstream.rstrip("/") if upstream else None
         self.script = list(script or [])
+        self.rules = {k: list(v) for k, v in (rules or {}).items()}
         self.posts = 0
         self.forwarded = 0
+        self.answered = 0
         self.auth_headers: list[str | None] = []
         self.bodies: list[bytes] = []
         self._lock = threading.Lock()
@@ -165,16 +173,25 @@ class FaultProxy:
                     proxy.posts += 1
                     proxy.auth_headers.append(self.headers.get("Authorization"))
                     proxy.bodies.append(body)
-                    fault = proxy.script.pop(0) if proxy.script else "ok"
+                    fault = proxy._next_fault(body)
                 if fault.isdigit():
                     self._send(int(fault), b'{"error": {"message": "injected fault"}}')
                     return
                 if fault == "malformed":
                     self._send(200, b'{"choices": [ not json')
                     return
+                if fault == "no_choices":
+                    self._send(200, b'{"object": "chat.completion", "choices": []}')
+                    return
+                if fault.startswith("hang:"):
+                    time.sleep(float(fault.split(":", 1)[1]))
+                    fault = "drop"
                 if fault == "drop":
                     self.close_connection = True
-                    self.connection.shutdown(2)
+                    try:
+                        self.connection.shutdown(2)
+                    except OSError:
+                        pass  # the client already gave up and closed its end
                     return
                 if fault.startswith("sleep:"):
                     time.sleep(float(fault.split(":", 1)[1]))
@@ -182,7 +199,11 @@ class FaultProxy:
                     status, out = proxy._forward("POST", self.path, body, self.headers.get("Authorization"))
                     with proxy._lock:
                         proxy.forwarded += 1
-                    self._send(status, out)
+                        proxy.answered += status == 200
+                    try:
+                        self._send(status, out)
+                    except OSError:
+                        pass  # the client timed out and left; the upstream still answered
                 else:
                     self._send(200, proxy._echo(body))
 
@@ -194,6 +215,14 @@ class FaultProxy:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def _next_fault(self, body: bytes) -> str:
+        """The fault for one POST (caller holds the lock): a matching rule's next entry, else the script's."""
+        text = body.decode("utf-8", errors="replace")
+        for needle, faults in self.rules.items():
+            if needle in text and faults:
+                return faults.pop(0)
+        return self.script.pop(0) if self.script else "ok"
 
     def _forward(self, method: str, path: str, body: bytes | None, auth: str | None) -> tuple[int, bytes]:
         assert self.upstream is not None
@@ -217,7 +246,10 @@ class FaultProxy:
         request = json.loads(body)
         prompt = request["messages"][-1]["content"]
         doc = "rewrite of " + hashlib.sha256(prompt.encode()).hexdigest()[:12]
-        content = f"<plan>short plan</plan>\n<document>\n{doc}\n</document>"
+        if request.get("response_format"):  # a JSON output was asked for: answer in that shape
+            content = json.dumps({"task": "echo", "plan": "short plan", "document": doc})
+        else:
+            content = f"<plan>short plan</plan>\n<document>\n{doc}\n</document>"
         return json.dumps({"id": "x", "object": "chat.completion", "model": request.get("model"),
                            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                         "finish_reason": "stop"}],

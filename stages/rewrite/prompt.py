@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stages.rewrite.config import RewriteConfig
+from stages.rewrite.config import Output, RewriteConfig
 from stages.schema import stable_hash
 
 
@@ -67,9 +67,34 @@ def request_seed(doc_id: str, seed: int) -> int:
     return int(stable_hash([doc_id], seed)[0] & 0x7FFF_FFFF)
 
 
+JSON_FIELDS = ("task", "plan", "document")
+"""The fields of a JSON reply, in decoding order: infer the task, think, then write (REWIRE App. B steps 1-4)."""
+
+
+def output_schema(config: RewriteConfig) -> dict[str, Any]:
+    """The JSON schema of a reply for the JSON outputs: three required strings, no other keys."""
+    def string(limit: int | None) -> dict[str, Any]:
+        return {"type": "string"} if limit is None else {"type": "string", "maxLength": limit}
+
+    return {"type": "object",
+            "properties": {"task": string(config.max_plan_chars), "plan": string(config.max_plan_chars),
+                           "document": {"type": "string"}},
+            "required": list(JSON_FIELDS), "additionalProperties": False}
+
+
+def response_format(config: RewriteConfig) -> dict[str, Any] | None:
+    """The request's `response_format` for `config.output` (None for markers: free text)."""
+    if config.output == Output.JSON_SCHEMA:
+        return {"type": "json_schema", "json_schema": {"name": "rewrite", "strict": True,
+                                                        "schema": output_schema(config)}}
+    if config.output == Output.JSON_OBJECT:
+        return {"type": "json_object", "schema": output_schema(config)}
+    return None
+
+
 def build_request(template: PromptTemplate, config: RewriteConfig, doc_id: str, text: str) -> dict[str, Any]:
     """The `/v1/chat/completions` body for one document (deterministic; the server applies the chat template)."""
-    return {
+    body = {
         "model": config.model,
         "messages": [{"role": "user", "content": template.render(text)}],
         "temperature": config.temperature,
@@ -77,11 +102,21 @@ def build_request(template: PromptTemplate, config: RewriteConfig, doc_id: str, 
         "max_tokens": config.max_tokens,
         "seed": request_seed(doc_id, config.seed),
     }
+    fmt = response_format(config)
+    if fmt is not None:
+        body["response_format"] = fmt
+    return body
 
 
 def request_key(template: PromptTemplate, config: RewriteConfig, doc_id: str, text: str) -> str:
-    """sha256 hex of (prompt sha, model, sampling, seed, id, text): the resume cache key of one request."""
-    head = json.dumps([template.sha256, config.model, config.sampling, config.seed], sort_keys=True)
+    """sha256 hex of (prompt sha, model, sampling, seed, output format, id, text): the resume cache key of one request.
+
+    The output format enters only when it is not `markers`, so marker-format caches of earlier runs stay valid."""
+    head_parts: list[Any] = [template.sha256, config.model, config.sampling, config.seed]
+    fmt = response_format(config)
+    if fmt is not None:
+        head_parts.append(fmt)
+    head = json.dumps(head_parts, sort_keys=True)
     digest = hashlib.sha256(head.encode("utf-8"))
     for part in (doc_id, text):
         data = part.encode("utf-8")

@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 from stages.reasons import reasons_of
 from stages.rewrite.cache import ReplyCache
 from stages.rewrite.client import ChatClient
-from stages.rewrite.config import Backend, RewriteConfig, Select
-from stages.rewrite.parse import TOO_LONG, Reply, parse_reply
+from stages.rewrite.config import Backend, Output, RewriteConfig, Select
+from stages.rewrite.parse import TOO_LONG, Reply, parse_json_reply, parse_reply
 from stages.rewrite.prompt import build_request, load_prompt, request_key, request_seed
 from stages.schema import DOCUMENT_SCHEMA, REASON
 
@@ -113,8 +113,17 @@ class Rewriter:
             self._loop = None
 
     def _passthrough(self, text: str) -> Reply:
+        if self.config.output != Output.MARKERS:
+            content = json.dumps({"task": "", "plan": "", "document": text}, ensure_ascii=False)
+            return Reply(content=content, finish_reason="stop")
         m = self.template.markers
         return Reply(content=f"{m.think_open}{m.think_close}{m.out_open}{text}{m.out_close}", finish_reason="stop")
+
+    def parse(self, reply: Reply) -> tuple[str | None, str | None]:
+        """(document, None) or (None, reason) for the configured output format."""
+        if self.config.output == Output.MARKERS:
+            return parse_reply(reply, self.template.markers)
+        return parse_json_reply(reply)
 
     async def _replies(self, ids: list[str], texts: list[str], keys: list[str]) -> list[Reply]:
         """Cached replies where present; the rest from the server, flushed to the cache in groups as they finish."""
@@ -176,7 +185,7 @@ class Rewriter:
             if reply is None:
                 doc, reason = None, TOO_LONG
             else:
-                doc, reason = parse_reply(reply, self.template.markers)
+                doc, reason = self.parse(reply)
             out_text.append(doc if reason is None else (reply.content if reply is not None else None))
             reasons.append(reason)
             metas.append(self._meta(ids[i], sources[i], draft_metas[i], keys[i], reply))
@@ -202,6 +211,7 @@ class Rewriter:
             "model": self.config.model if self.client is not None else "passthrough",
             "prompt_sha256": self.template.sha256,
             "sampling": self.config.sampling,
+            "output": str(self.config.output),
             "seed": request_seed(doc_id, self.config.seed),
             "key": key,
             "draft_source": source,
@@ -210,6 +220,8 @@ class Rewriter:
         }
         if reply is not None and reply.error is not None:
             info["error"] = reply.error
+            info["error_kind"] = reply.error_kind
+            info["attempts"] = reply.attempts
         base["source_id"] = doc_id
         base["rewrite"] = info
         return json.dumps(base, ensure_ascii=False, sort_keys=True)

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import yaml
 
-from stages.rewrite.config import Backend, RewriteConfig, Select
+from stages.rewrite.config import Backend, Output, RewriteConfig, Select
 
 
 def test_defaults_are_the_papers() -> None:
@@ -26,6 +26,7 @@ def test_defaults_are_the_papers() -> None:
     ({"keep_top_share": 0.0}, "keep_top_share"),
     ({"mix_token_ratio": -1.0}, "mix_token_ratio"),
     ({"max_draft_tokens": 0}, "max_draft_tokens"),
+    ({"max_plan_chars": 0}, "max_plan_chars"),
     ({"prompt_file": "/nonexistent/prompt.txt"}, "prompt_file"),
     ({"refilter_reference": "/nonexistent/ref.jsonl"}, "refilter_reference"),
     ({"base_url": "127.0.0.1:8000"}, "base_url"),
@@ -37,11 +38,13 @@ def test_bad_values_raise_naming_the_key(changes: dict, key: str) -> None:
 
 
 def test_round_trip_through_yaml() -> None:
-    c = RewriteConfig(model="m", select=Select.ALL_PASSING, backend=Backend.PASSTHROUGH, mix_token_ratio=None)
-    text = yaml.safe_dump({k: (str(v) if isinstance(v, (Select, Backend)) else v)
+    c = RewriteConfig(model="m", select=Select.ALL_PASSING, backend=Backend.PASSTHROUGH, mix_token_ratio=None,
+                      output=Output.JSON_OBJECT, max_plan_chars=300)
+    text = yaml.safe_dump({k: (str(v) if isinstance(v, (Select, Backend, Output)) else v)
                            for k, v in dataclasses.asdict(c).items()})
     data = yaml.safe_load(text)
-    back = RewriteConfig(**{**data, "select": Select(data["select"]), "backend": Backend(data["backend"])})
+    back = RewriteConfig(**{**data, "select": Select(data["select"]), "backend": Backend(data["backend"]),
+                            "output": Output(data["output"])})
     assert back == c
 
 
@@ -52,3 +55,12 @@ def test_stage_package_imports_without_ray() -> None:
 
     code = "import sys; sys.modules['ray'] = None; import stages.rewrite, stages.rewrite.local_server"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["rewrite.yaml", "rewrite-vllm.yaml"])
+def test_shipped_rewrite_recipes_load(name: str) -> None:
+    """The shipped recipes stay valid as the config grows (a typo'd key would fail `carding run` at once)."""
+    from pipelines.config import load_config
+
+    config = load_config(f"configs/{name}").rewrite
+    assert config.enabled and config.output in (Output.JSON_SCHEMA, Output.JSON_OBJECT)
