@@ -132,7 +132,7 @@ def yaml_error_line(where: str, error: yaml.YAMLError) -> str:
 
 
 _REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 6, 6, 80, 80
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 1, 5, 5, 80, 80
 
 
 def _short(value: Any) -> str:
