@@ -19,8 +19,83 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from stages.dedup import kernels
 from stages.dedup.config import ShingleUnit
 from stages.dedup.hashing import MERSENNE_61, combine, fmix64, minhash_signatures
+
+_NO_CAP = 1 << 62
+"""max_shingles_per_doc=None inside the kernels (an int64 no document reaches)."""
+
+
+def text_buffers(norm: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-copy views of a string column: (UTF-8 bytes (B,) uint8, offsets (n+1,) int64 into them)."""
+    if isinstance(norm, pa.ChunkedArray):
+        norm = norm.combine_chunks()
+    norm = norm.cast(pa.large_string())
+    n = len(norm)
+    offsets = np.frombuffer(norm.buffers()[1], dtype=np.int64)[norm.offset: norm.offset + n + 1]
+    data_buf = norm.buffers()[2]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size else \
+        np.zeros(1, dtype=np.uint8)
+    return data, offsets
+
+
+class TextMinHash:
+    """Unit hashes → shingles → MinHash of normalised texts, in the numba kernels (stages/dedup/kernels.py).
+
+    Bit-identical to the numpy reference `unit_hashes` → `shingle_hashes` → `minhash_signatures` (tested);
+    scratch per call: two arrays of min(max_shingles_per_doc + n_grams - 1, largest document's units) uint64.
+    """
+
+    def __init__(self, unit: ShingleUnit, n_grams: int, max_per_doc: int | None, seed: int,
+                 a: np.ndarray, b: np.ndarray, bits: int) -> None:
+        self.unit = kernels.UNIT_WORD if unit is ShingleUnit.word else kernels.UNIT_CHAR
+        self.n_grams, self.cap = n_grams, _NO_CAP if max_per_doc is None else max_per_doc
+        self.seed = np.uint64(seed)
+        self.long_secret = kernels.derived_secret(seed)
+        self.a, self.b = np.ascontiguousarray(a, np.uint64), np.ascontiguousarray(b, np.uint64)
+        self.bits32 = bits == 32
+
+    def _scratch(self, offsets: np.ndarray) -> int:
+        longest = int(np.diff(offsets).max()) if len(offsets) > 1 else 0
+        units_bound = (longest + 1) // 2 + 1 if self.unit == kernels.UNIT_WORD else longest
+        return max(1, min(self.cap + self.n_grams - 1, units_bound))
+
+    def _finish(self, sig: np.ndarray) -> np.ndarray:
+        return sig.astype(np.uint32) if self.bits32 else sig
+
+    def signatures(self, norm: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sig (n, num_perm) uint64 | uint32, shingles after the cap (n,) int64, capped (n,) bool); a document
+        without shingles gets the all-max row (ignore it)."""
+        data, offsets = text_buffers(norm)
+        n = len(offsets) - 1
+        sig = np.full((n, len(self.a)), np.iinfo(np.uint64).max, dtype=np.uint64)
+        n_sh, capped = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_)
+        kernels.text_signatures(data, offsets, self.unit, self.seed, kernels.XXH3_SECRET, self.long_secret,
+                                self.n_grams, self.cap, self.a, self.b, self.bits32, self._scratch(offsets),
+                                sig, n_sh, capped)
+        return self._finish(sig), n_sh, capped
+
+    def shingles(self, norm: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flat shingle hashes (S,) uint64 in document order, counts (n,) int64, capped (n,) bool)."""
+        data, offsets = text_buffers(norm)
+        n = len(offsets) - 1
+        counts, capped = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_)
+        kernels.count_shingles(data, offsets, self.unit, self.n_grams, self.cap, counts, capped)
+        starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        out = np.empty(int(starts[-1]), dtype=np.uint64)
+        kernels.text_shingles(data, offsets, self.unit, self.seed, kernels.XXH3_SECRET, self.long_secret,
+                              self.n_grams, self.cap, self._scratch(offsets), starts, out)
+        return out, counts, capped
+
+    def signatures_of_shingles(self, sh: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """MinHash of flat shingle hashes (S,) uint64 with per-document counts (n,): as `signatures`."""
+        sig = np.full((len(counts), len(self.a)), np.iinfo(np.uint64).max, dtype=np.uint64)
+        kernels.flat_signatures(np.ascontiguousarray(sh, np.uint64), np.asarray(counts, np.int64), self.a, self.b,
+                                self.bits32, sig)
+        return self._finish(sig)
+
 
 def unit_hashes(norm: pa.Array, unit: ShingleUnit, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Hash each unit (word or code point) of each normalised text: (flat (U,) uint64, counts (n,) int64).
@@ -111,5 +186,5 @@ def signature_similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
     return (sig_a == sig_b).mean(axis=1)
 
 
-__all__ = ["MERSENNE_61", "band_keys", "lsh_probability", "minhash_signatures", "shingle_hashes",
+__all__ = ["MERSENNE_61", "TextMinHash", "text_buffers", "band_keys", "lsh_probability", "minhash_signatures", "shingle_hashes",
            "signature_similarity", "sorted_unique_sets", "unit_hashes"]

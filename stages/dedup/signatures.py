@@ -13,8 +13,7 @@ import xxhash
 
 from stages.dedup.config import DedupConfig, Scope, Verify
 from stages.dedup.hashing import permutations
-from stages.dedup.minhash import (band_keys, minhash_signatures, shingle_hashes, sorted_unique_sets,
-                                  unit_hashes)
+from stages.dedup.minhash import TextMinHash, band_keys, sorted_unique_sets
 from stages.dedup.normalize import normalize_text
 from stages.schema import stable_hash
 
@@ -60,6 +59,8 @@ class DedupShingler:
     def __init__(self, config: DedupConfig) -> None:
         self.config = config
         self.a, self.b = permutations(config.num_perm, config.seed)
+        self.kernel = TextMinHash(config.shingle_unit, config.n_grams, config.max_shingles_per_doc, _WORD_HASH_SEED,
+                                  self.a, self.b, config.signature_bits)
 
     def shingles(self, norm: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """Flat shingle hashes (S,) uint64 and per-document counts (n,) int64 of normalised texts."""
@@ -68,14 +69,16 @@ class DedupShingler:
 
     def shingles_capped(self, norm: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """As `shingles`, plus (n,) bool: the document had more than max_shingles_per_doc shingles."""
-        c = self.config
-        units, unit_counts = unit_hashes(norm, c.shingle_unit, _WORD_HASH_SEED)
-        sh, counts = shingle_hashes(units, unit_counts, c.n_grams, c.max_shingles_per_doc)
-        return sh, counts, np.maximum(unit_counts - c.n_grams + 1, 0) > counts
+        return self.kernel.shingles(norm)
 
     def signatures(self, sh: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """(n, bands*rows) MinHash values; all-max rows for documents without shingles."""
-        return minhash_signatures(sh, counts, self.a, self.b, self.config.signature_bits)
+        return self.kernel.signatures_of_shingles(sh, counts)
+
+    def text_signatures(self, norm: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(signatures, shingles per document after the cap, capped) straight from normalised text: one kernel
+        pass per document, no flat shingle array (what the signature map uses)."""
+        return self.kernel.signatures(norm)
 
 
 class DedupSignatures:
@@ -100,8 +103,7 @@ class DedupSignatures:
         if salt is not None:
             hi = hi ^ salt
         if c.near:
-            sh, counts, capped = self.shingler.shingles_capped(norm)
-            sig = self.shingler.signatures(sh, counts)
+            sig, counts, capped = self.shingler.text_signatures(norm)
             keys = band_keys(sig, c.bands, c.rows, salt)
             has = counts > 0
             list_lens = np.where(has, c.bands, 0)
