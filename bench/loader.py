@@ -19,9 +19,12 @@ per token against 8).
 """
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +34,7 @@ from bench.common import Timing, emit, parser, print_environment, print_table, t
 from packing.loader import LoaderConfig, ShardDataset, synthetic_sequences
 from packing.loader.batch import IGNORE_INDEX
 from packing.loader.order import EpochOrder, StepPlan
-from pipelines.manifest import write_manifest
+from pipelines.manifest import load_manifest, write_manifest
 from pipelines.shards import ShardConfig, write_shards
 
 
@@ -49,15 +52,19 @@ def _epoch(out: Path, config: LoaderConfig) -> int:
     return tokens
 
 
-def _naive_batches(out: Path, config: LoaderConfig, n_steps: int) -> list[dict]:
-    """Per-row Python: the loader a quick script would write (same order, same outputs)."""
+def naive_batches(out: Path, config: LoaderConfig, epoch: int = 0) -> Iterator[dict[str, Any]]:
+    """Per-row Python: the loader a quick script would write (same order, same outputs as `ShardLoader`).
+
+    The peer of this bench and of `bench.loader_gpu`: pyarrow `to_pylist` per row, Python lists for labels and
+    positions, one tensor per field per step.
+    """
     import torch
 
-    table = pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("shards/*/*.parquet"))])
+    table = pa.concat_tables([pq.read_table(out / e["path"]) for e in load_manifest(out)["shards"]
+                              if e["format"] == "parquet"])
     plan = StepPlan(table.num_rows, 1, config.rows_per_rank, config.drop_last)
-    order = EpochOrder(table.num_rows, seed=config.seed, epoch=0, block_rows=config.shuffle_block_rows)
-    batches = []
-    for step in range(min(n_steps, plan.n_steps)):
+    order = EpochOrder(table.num_rows, seed=config.seed, epoch=epoch, block_rows=config.shuffle_block_rows)
+    for step in range(plan.n_steps):
         ids, labels, positions, cu = [], [], [], [0]
         for g in order.rows(*plan.positions(step, 0)).tolist():
             row = table.slice(g, 1).to_pylist()[0]
@@ -69,10 +76,14 @@ def _naive_batches(out: Path, config: LoaderConfig, n_steps: int) -> list[dict]:
                 positions += list(range(n))
                 cu.append(cu[-1] + n)
                 start += n
-        batches.append({"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
-                        "position_ids": torch.tensor([positions]), "cu_seqlens": torch.tensor(cu, dtype=torch.int32),
-                        "max_seqlen": max(np.diff(cu).tolist())})
-    return batches
+        yield {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+               "position_ids": torch.tensor([positions]), "cu_seqlens": torch.tensor(cu, dtype=torch.int32),
+               "max_seqlen": max(b - a for a, b in itertools.pairwise(cu)), "step": step, "epoch": epoch}
+
+
+def _naive_steps(out: Path, config: LoaderConfig, n_steps: int) -> list[dict]:
+    """The first `n_steps` of epoch 0 from `naive_batches`."""
+    return list(itertools.islice(naive_batches(out, config), n_steps))
 
 
 def _memmap_epoch(path: Path, max_tokens: int, rows_per_step: int) -> int:
@@ -107,7 +118,7 @@ def main() -> None:
 
         # outputs agree: ours (both formats) vs the naive loader on the first steps
         check_steps = 3
-        naive = _naive_batches(out, arrow_cfg, check_steps)
+        naive = _naive_steps(out, arrow_cfg, check_steps)
         for cfg in (arrow_cfg, parquet_cfg):
             ds = ShardDataset(out, cfg)
             for step, ref in enumerate(naive):
@@ -124,8 +135,8 @@ def main() -> None:
         parquet_t, _ = time_it("ours parquet", lambda: _epoch(out, parquet_cfg), items=epoch_tokens,
                                item_unit="tokens", mb=mb, repeat=args.repeat)
         naive_steps = 4 if args.quick else 8
-        naive_tokens = sum(b["input_ids"].shape[1] for b in _naive_batches(out, arrow_cfg, naive_steps))
-        naive_t, _ = time_it("naive per-row python", lambda: _naive_batches(out, arrow_cfg, naive_steps),
+        naive_tokens = sum(b["input_ids"].shape[1] for b in _naive_steps(out, arrow_cfg, naive_steps))
+        naive_t, _ = time_it("naive per-row python", lambda: _naive_steps(out, arrow_cfg, naive_steps),
                              items=naive_tokens, item_unit="tokens", mb=naive_tokens * 2 / 1e6,
                              repeat=max(1, args.repeat // 2))
         flat = out / "flat.u16"

@@ -43,8 +43,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from bench.common import emit, print_environment
+from bench.loader import naive_batches
 from packing.loader import IGNORE_INDEX, LoaderConfig, ShardLoader, synthetic_sequences, to_device
-from packing.loader.order import EpochOrder, StepPlan
 from pipelines.manifest import load_manifest, write_manifest
 from pipelines.shards import ShardConfig, write_shards
 
@@ -139,29 +139,6 @@ def _pad_flat(batch: dict[str, Any], total: int) -> dict[str, Any]:
     cu = torch.cat([batch["cu_seqlens"], torch.tensor([total], dtype=torch.int32)])
     return {**batch, "input_ids": ids, "labels": labels, "position_ids": pos, "cu_seqlens": cu,
             "max_seqlen": max(batch["max_seqlen"], pad)}
-
-
-def _naive_iter(out: Path, config: LoaderConfig, epoch: int) -> Iterator[dict[str, Any]]:
-    """Per-row Python loader (the peer): pyarrow to_pylist per row, Python lists for labels and positions."""
-    table = pa.concat_tables([pq.read_table(out / e["path"]) for e in load_manifest(out)["shards"]
-                              if e["format"] == "parquet"])
-    plan = StepPlan(table.num_rows, 1, config.rows_per_rank, config.drop_last)
-    order = EpochOrder(table.num_rows, seed=config.seed, epoch=epoch, block_rows=config.shuffle_block_rows)
-    for step in range(plan.n_steps):
-        ids, labels, positions, cu = [], [], [], [0]
-        for g in order.rows(*plan.positions(step, 0)).tolist():
-            row = table.slice(g, 1).to_pylist()[0]
-            start = 0
-            for n in row["doc_lens"]:
-                seg = row["input_ids"][start:start + n]
-                ids += seg
-                labels += [IGNORE_INDEX] + seg[1:]
-                positions += list(range(n))
-                cu.append(cu[-1] + n)
-                start += n
-        yield {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
-               "position_ids": torch.tensor([positions]), "cu_seqlens": torch.tensor(cu, dtype=torch.int32),
-               "max_seqlen": max(b - a for a, b in zip(cu, cu[1:])), "step": step, "epoch": epoch}
 
 
 def _forever(make: Any) -> Iterator[dict[str, Any]]:
@@ -375,7 +352,7 @@ def _run(args: argparse.Namespace, out: Path, device: torch.device) -> dict[str,
                  lr=args.lr, label="carding loader", log_every=args.log_every)
     peer = None
     if args.peer_steps:
-        peer = train(_forever(lambda e: _naive_iter(out, config, e)), model(), args.peer_steps, backend=backend,
+        peer = train(_forever(lambda e: naive_batches(out, config, e)), model(), args.peer_steps, backend=backend,
                      device=device, fixed_tokens=fixed, warmup=min(args.warmup, args.peer_steps - 1), lr=args.lr,
                      label="naive loader", log_every=0)
     losses = ours["losses"]
