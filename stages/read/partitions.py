@@ -92,6 +92,7 @@ def expand_paths(paths: list[str]) -> list[str]:
     files: list[str] = []
     for p in paths:
         if any(ch in p for ch in "*?["):
+            _check_glob_folders_readable(p)
             matched = sorted(glob.glob(p, recursive=True))
             if not matched:
                 raise FileNotFoundError(f"{p}: the glob matches no file")
@@ -113,6 +114,29 @@ def expand_paths(paths: list[str]) -> list[str]:
 
 def _unreadable_folder(error: OSError) -> None:
     raise PermissionError(f"{error.filename}: folder is not readable ({error.strerror})") from error
+
+
+def _check_glob_folders_readable(pattern: str) -> None:
+    """Raise PermissionError naming the first folder that `glob` would have to list but cannot.
+
+    `glob` skips such a folder without a word, so the files in it would be missing from the run. The folders
+    listed are those before each wildcard part (`data/*/x.jsonl`: `data`, then none; `data/*/*.jsonl`: `data` and
+    each `data/<sub>`), and every folder below a `**`.
+    """
+    parts = Path(pattern).parts
+    for i, part in enumerate(parts):
+        if not any(ch in part for ch in "*?["):
+            continue
+        prefix = os.path.join(*parts[:i]) if i else os.curdir
+        bases = glob.glob(prefix, recursive=True) if any(ch in prefix for ch in "*?[") else [prefix]
+        for base in sorted(bases):
+            if not os.path.isdir(base):
+                continue
+            if not os.access(base, os.R_OK | os.X_OK):
+                raise PermissionError(f"{base}: folder is not readable (the glob {pattern} needs to list it)")
+            if part == "**":
+                for _ in os.walk(base, onerror=_unreadable_folder):
+                    pass
 
 
 def plan_partitions(config: ReadConfig) -> list[Partition]:
