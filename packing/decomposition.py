@@ -45,6 +45,19 @@ def decompose(n_tokens: np.ndarray, kmin: int, kmax: int, *, extra: int = 0,
     return doc, offset, length, bucket.astype(np.int16)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put(fill: bool, j: int, i: int, pos: int, size: int, k: int, doc: np.ndarray, offset: np.ndarray,
+         length: np.ndarray, bucket: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Piece j = tokens [pos, pos + size) of document i in bucket k, written only when `fill`; returns j + 1.
+    The cut functions run twice (count, then write), so the same code sizes the arrays and fills them."""
+    if fill:
+        doc[j] = i
+        offset[j] = pos
+        length[j] = size
+        bucket[j] = k
+    return j + 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _paper_cut(n: np.ndarray, kmin: int, kmax: int, extra: int, keep_rest: bool, fill: bool, doc: np.ndarray,
                offset: np.ndarray, length: np.ndarray, bucket: np.ndarray) -> int:  # pragma: no cover - compiled
@@ -55,30 +68,15 @@ def _paper_cut(n: np.ndarray, kmin: int, kmax: int, extra: int, keep_rest: bool,
         pos = 0
         size = (1 << kmax) + extra
         while n[i] - pos >= size:
-            if fill:
-                doc[j] = i
-                offset[j] = pos
-                length[j] = size
-                bucket[j] = kmax
-            j += 1
+            j = _put(fill, j, i, pos, size, kmax, doc, offset, length, bucket)
             pos += size
         for k in range(kmax - 1, kmin - 1, -1):
             size = (1 << k) + extra
             if n[i] - pos >= size:
-                if fill:
-                    doc[j] = i
-                    offset[j] = pos
-                    length[j] = size
-                    bucket[j] = k
-                j += 1
+                j = _put(fill, j, i, pos, size, k, doc, offset, length, bucket)
                 pos += size
         if keep_rest and n[i] - pos > 0:
-            if fill:
-                doc[j] = i
-                offset[j] = pos
-                length[j] = n[i] - pos
-                bucket[j] = kmin
-            j += 1
+            j = _put(fill, j, i, pos, n[i] - pos, kmin, doc, offset, length, bucket)
     return j
 
 
@@ -113,20 +111,10 @@ def _apple_cut(n: np.ndarray, doc_hash: np.ndarray, kmin: int, kmax: int, keep_r
                     k -= 1
                     acc += np.uint64(1) << np.uint64(kmax - k)
             size = (1 << k) + 1
-            if fill:
-                doc[j] = i
-                offset[j] = pos
-                length[j] = size
-                bucket[j] = k
-            j += 1
+            j = _put(fill, j, i, pos, size, k, doc, offset, length, bucket)
             pos += size
         if keep_rest and n[i] - pos > 0:
-            if fill:
-                doc[j] = i
-                offset[j] = pos
-                length[j] = n[i] - pos
-                bucket[j] = kmin
-            j += 1
+            j = _put(fill, j, i, pos, n[i] - pos, kmin, doc, offset, length, bucket)
     return j
 
 
