@@ -9,8 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stages.rewrite.config import RewriteConfig
-from stages.rewrite.prompt import MARKERS, Markers, build_request, load_prompt, request_key, request_seed
+from stages.rewrite.config import Output, RewriteConfig
+from stages.rewrite.prompt import (
+    JSON_FIELDS,
+    MARKERS,
+    Markers,
+    build_request,
+    load_prompt,
+    output_schema,
+    request_key,
+    request_seed,
+)
 
 CONFIG = RewriteConfig(model="m", max_tokens=64)
 TEMPLATE = load_prompt(CONFIG.prompt_path)
@@ -65,3 +74,35 @@ def test_any_draft_is_inserted_verbatim(draft: str) -> None:
     assert content.startswith(before.format(think_open=MARKERS.think_open, think_close=MARKERS.think_close,
                                             out_open=MARKERS.out_open, out_close=MARKERS.out_close))
     assert draft in content and len(content) >= len(draft)
+
+
+@pytest.mark.parametrize("output", [Output.JSON_SCHEMA, Output.JSON_OBJECT])
+def test_json_outputs_send_the_schema_in_the_servers_dialect(output: Output) -> None:
+    """json_schema is OpenAI's form (vLLM, SGLang); json_object + schema is the one llama-cpp-python accepts."""
+    config = dataclasses.replace(CONFIG, output=output, max_plan_chars=300)
+    body = build_request(load_prompt(config.prompt_path), config, "doc-1", "Some draft.")
+    fmt = body["response_format"]
+    schema = fmt["json_schema"]["schema"] if output == Output.JSON_SCHEMA else fmt["schema"]
+    assert fmt["type"] == str(output) and schema == output_schema(config)
+    assert list(schema["properties"]) == list(JSON_FIELDS) == schema["required"]  # think, then write
+    assert schema["properties"]["plan"]["maxLength"] == 300 and "maxLength" not in schema["properties"]["document"]
+    content = body["messages"][0]["content"]
+    assert content.rstrip().endswith('Start with {"task": "') and all(f'"{f}"' in content for f in JSON_FIELDS)
+    assert "Some draft." in content and "at least as long as the draft" in content
+    assert "response_format" not in build_request(TEMPLATE, CONFIG, "doc-1", "Some draft.")
+
+
+def test_output_format_enters_the_key_and_markers_keys_are_unchanged() -> None:
+    """A JSON reply must never answer a markers request from the cache (or the reverse)."""
+    base = request_key(TEMPLATE, CONFIG, "id", "text")
+    keys = {request_key(TEMPLATE, dataclasses.replace(CONFIG, output=o, max_plan_chars=m), "id", "text")
+            for o in (Output.JSON_SCHEMA, Output.JSON_OBJECT) for m in (None, 300)}
+    assert len(keys) == 4 and base not in keys
+    # the markers key is the earlier formula: sha256 of [prompt sha, model, sampling, seed] then id and text
+    import hashlib
+    import json
+    head = json.dumps([TEMPLATE.sha256, CONFIG.model, CONFIG.sampling, CONFIG.seed], sort_keys=True)
+    digest = hashlib.sha256(head.encode())
+    for part in ("id", "text"):
+        digest.update(len(part.encode()).to_bytes(8, "little") + part.encode())
+    assert base == digest.hexdigest()
