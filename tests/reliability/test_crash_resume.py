@@ -17,9 +17,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -98,9 +99,12 @@ STARVED = b"may hang forever"
 """Ray Data's own line for an operator that cannot get resources (after RAY_DATA_STARVATION_WARNING_DELAY_S)."""
 
 
-def run_to_end(recipe: Path, *args: str, log: Path, stop_when_starved: bool = False) -> int:
-    """Exit code of a whole run; with stop_when_starved, -9 as soon as Ray logs that the run cannot progress."""
-    env = {**os.environ, "RAY_DATA_STARVATION_WARNING_DELAY_S": "20"} if stop_when_starved else None
+def run_to_end(recipe: Path, *args: str, log: Path, stop_when_starved: bool = False,
+               env: dict[str, str] | None = None) -> int:
+    """Exit code of a whole run; with stop_when_starved, -9 as soon as Ray logs that the run cannot progress.
+    `env`: variables added to this process's environment for the run."""
+    extra = {**(env or {}), **({"RAY_DATA_STARVATION_WARNING_DELAY_S": "20"} if stop_when_starved else {})}
+    env = {**os.environ, **extra} if extra else None
     proc = carding(recipe, *args, log=log, env=env)
     deadline = time.monotonic() + RUN_TIMEOUT_S
     try:
@@ -187,20 +191,46 @@ def assert_each_kept_document_packed_once(out: Path, n_kept: int) -> None:
     assert len({p.rsplit("@", 1)[0] for p in pieces}) == n_kept
 
 
+CANARY_KEY = "sk-carding-canary-7f3a91c2e4b8d605"
+"""A fake LLM API key put in the reference run's environment, under the variable `rewrite.api_key_env` names."""
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict:
+def reference(tmp_path_factory) -> Iterator[dict]:
     """One uninterrupted 2-CPU run, moved to `ref/` so later runs can write to the same `out/` path (the manifest
-    holds the output path, so byte-identical manifests need the same one)."""
+    holds the output path, so byte-identical manifests need the same one). It runs with a fake API key in the
+    environment and Ray's session files in a folder of its own, so both can be searched for the key."""
     base = tmp_path_factory.mktemp("reliability")
     inputs = base / "input"
     expected = write_corpus(inputs)
     recipe = write_recipe(base / "recipe.yaml", inputs, base / "out")
     log = base / "reference.log"
-    assert run_to_end(recipe, "--num-cpus", "2", log=log) == 0, log.read_text()[-3000:]
-    (base / "out").rename(base / "ref")
-    n_partitions = len(plan_partitions(ReadConfig(paths=[str(inputs)])))
-    return {"base": base, "inputs": inputs, "expected": expected, "recipe": recipe, "ref": base / "ref",
-            "out": base / "out", "n_partitions": n_partitions}
+    ray_tmp = Path(tempfile.mkdtemp(prefix="crk"))  # short: Ray's socket paths must stay under 107 bytes
+    env = {"CARDING_LLM_API_KEY": CANARY_KEY, "RAY_TMPDIR": str(ray_tmp)}
+    try:
+        assert run_to_end(recipe, "--num-cpus", "2", log=log, env=env) == 0, log.read_text()[-3000:]
+        (base / "out").rename(base / "ref")
+        n_partitions = len(plan_partitions(ReadConfig(paths=[str(inputs)])))
+        yield {"base": base, "inputs": inputs, "expected": expected, "recipe": recipe, "ref": base / "ref",
+               "out": base / "out", "n_partitions": n_partitions, "log": log, "ray_tmp": ray_tmp}
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def test_the_api_key_in_the_environment_is_in_no_output_and_no_log(reference) -> None:
+    """The key lives only in the environment: the manifest names the variable (`rewrite.api_key_env`), never its
+    value. Searched: every file the run wrote (work files included), its stdout/stderr, and Ray's session folder
+    (the driver's and workers' logs; Ray's workers inherit the variable, so a log of their environment would show
+    it)."""
+    manifest = json.loads((reference["ref"] / "manifest.json").read_text())
+    assert manifest["config"]["rewrite"]["api_key_env"] == "CARDING_LLM_API_KEY"
+    ray_files = [p for p in reference["ray_tmp"].rglob("*") if p.is_file() and not p.is_socket()]
+    assert any(p.name.startswith("raylet") for p in ray_files), "the run's Ray session was not kept here"
+    files = [p for p in reference["ref"].rglob("*") if p.is_file()] + [reference["log"]] + ray_files
+    assert len(files) > 50
+    needles = (CANARY_KEY.encode(), CANARY_KEY.encode("utf-16-le"), CANARY_KEY[3:].encode())
+    leaks = [str(p) for p in files if any(n in p.read_bytes() for n in needles)]
+    assert leaks == []
 
 
 def test_reference_run_accounts_for_every_bad_record(reference) -> None:
