@@ -62,7 +62,9 @@ class _RewriteActor:
 
 
 def check_rewrite_endpoint(config: RewriteConfig) -> list[str]:
-    """Raise RuntimeError (what to start or fix) unless the server answers GET /models; [] for passthrough."""
+    """Raise EndpointError, a ValueError with a one-line message naming the URL and what to start or fix, unless the
+    server answers GET /models and serves `config.model`; [] for passthrough. The runner calls it before the stage
+    runs, and `carding run` prints the message and exits 2."""
     if config.backend == Backend.PASSTHROUGH:
         return []
     return check_endpoint(config)

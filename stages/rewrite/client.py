@@ -26,6 +26,13 @@ from stages.rewrite.parse import Reply
 _RETRY_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
 
 
+class EndpointError(ValueError):
+    """The configured endpoint (rewrite.base_url, .model, the key in rewrite.api_key_env) cannot serve the run.
+
+    A ValueError, like every other bad config value, so `carding run` prints its one-line message and exits 2
+    instead of a traceback."""
+
+
 @dataclass(slots=True)
 class ClientStats:
     """Counters of one client: HTTP attempts sent, retries among them, and replies that failed for good."""
@@ -143,7 +150,7 @@ class ChatClient:
 
 
 def list_models(config: RewriteConfig, timeout_s: float = 10.0) -> list[str]:
-    """GET `{base_url}/models` once; the served model ids. Raises RuntimeError saying what to fix."""
+    """GET `{base_url}/models` once; the served model ids. Raises EndpointError (one line) saying what to fix."""
 
     async def _get() -> list[str]:
         async with aiohttp.ClientSession(headers=_headers(config)) as session:
@@ -157,8 +164,9 @@ def list_models(config: RewriteConfig, timeout_s: float = 10.0) -> list[str]:
     try:
         return asyncio.run(_get())
     except (TimeoutError, aiohttp.ClientError, RuntimeError, ValueError, KeyError, TypeError) as exc:
-        raise RuntimeError(
-            f"rewrite: the LLM endpoint {config.base_url} does not answer GET /models ({type(exc).__name__}: {exc}). "
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]  # one line, whatever the server said
+        raise EndpointError(
+            f"rewrite: the LLM endpoint {config.base_url} does not answer GET /models ({detail}). "
             "Start the server (vLLM: `vllm serve MODEL`; SGLang: `python -m sglang.launch_server --model-path MODEL`;"
             " llama.cpp: `python -m llama_cpp.server --model FILE.gguf`), or fix rewrite.base_url"
             f" / the key in ${config.api_key_env}, or set rewrite.enabled: false."
@@ -166,13 +174,13 @@ def list_models(config: RewriteConfig, timeout_s: float = 10.0) -> list[str]:
 
 
 def check_endpoint(config: RewriteConfig, timeout_s: float = 10.0) -> list[str]:
-    """Fail before any work if the endpoint is down or does not serve `config.model`; returns the served ids.
+    """Raise EndpointError if the endpoint is down or does not serve `config.model`; returns the served ids.
 
     llama.cpp's server answers any model name with its one model, so a mismatch there is only reported,
     not fatal, when exactly one model is served.
     """
     models = list_models(config, timeout_s)
     if config.model not in models and len(models) != 1:
-        raise RuntimeError(f"rewrite.model={config.model!r} is not served at {config.base_url}; "
+        raise EndpointError(f"rewrite.model={config.model!r} is not served at {config.base_url}; "
                            f"the server lists {models}")
     return models

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from stages.rewrite.client import ChatClient, check_endpoint
+from stages.rewrite.client import ChatClient, EndpointError, check_endpoint
 from stages.rewrite.config import RewriteConfig
 from stages.rewrite.local_server import FaultProxy, free_port
 
@@ -88,13 +88,45 @@ def test_no_key_sends_no_authorization_header(monkeypatch: pytest.MonkeyPatch) -
     assert proxy.auth_headers == [None]
 
 
-def test_check_endpoint_names_the_url_and_what_to_start() -> None:
+def test_check_endpoint_names_the_url_and_what_to_start_in_one_line() -> None:
+    """`carding run` prints a ValueError's message as one line and exits 2 (pipelines/cli.py): the endpoint error
+    must be one, on one line, naming the URL and the fix."""
     url = f"http://127.0.0.1:{free_port()}/v1"
-    with pytest.raises(RuntimeError, match="does not answer GET /models") as info:
+    with pytest.raises(EndpointError, match="does not answer GET /models") as info:
         check_endpoint(config(url), timeout_s=2)
-    assert url in str(info.value) and "vllm serve" in str(info.value)
-    with FaultProxy() as proxy:
+    message = str(info.value)
+    assert isinstance(info.value, ValueError) and "\n" not in message
+    assert url in message and "vllm serve" in message and "rewrite.enabled: false" in message
+    with FaultProxy(script=[]) as proxy:
         assert check_endpoint(config(proxy.base_url)) == ["fault-proxy"]
+
+
+def test_check_endpoint_refuses_a_server_that_answers_badly() -> None:
+    """A 500 on GET /models, or a body that is not a model list, is an endpoint error too (one line)."""
+    import http.server
+    import threading
+
+    class Broken(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b"<html>\n<h1>502 Bad Gateway</h1>\n</html>" if self.path.endswith("/models") else b""
+            self.send_response(502)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(EndpointError, match="HTTP 502") as info:
+            check_endpoint(config(f"http://127.0.0.1:{server.server_address[1]}/v1"), timeout_s=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "\n" not in str(info.value)
 
 
 def test_server_down_then_restarted_mid_run_is_retried() -> None:
