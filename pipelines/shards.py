@@ -22,16 +22,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from pyarrow import ipc
 
 from pipelines.manifest import sha256_file
 from pipelines.paths import PLAIN_NAME, inside_output
 
 __all__ = [
+    "SEQUENCE_COLUMNS",
     "ShardConfig",
     "ShardFormat",
-    "SEQUENCE_COLUMNS",
     "check_sequence_schema",
     "shard_path",
     "write_shards",

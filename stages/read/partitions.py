@@ -68,8 +68,7 @@ def detect_format(path: str, configured: InputFormat) -> InputFormat:
         return configured
     name = path.lower()
     for comp in _COMPRESSIONS:
-        if name.endswith(comp):
-            name = name[: -len(comp)]
+        name = name.removesuffix(comp)
     suffix = os.path.splitext(name)[1]
     if suffix not in _SUFFIXES:
         raise ValueError(f"{path}: cannot tell the format from the extension {suffix!r}; "
