@@ -16,8 +16,17 @@ for seed 0, else the secret derived from the seed (`derived_secret`), as `XXH3_h
 """
 from __future__ import annotations
 
+import sys
+
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
+
+if sys.byteorder != "little":
+    raise ImportError("stages.dedup.kernels reads little-endian words (xxh3's readLE64); this machine is big-endian")
 
 _U = np.uint64
 _M32 = _U(0xFFFFFFFF)
@@ -74,16 +83,38 @@ def derived_secret(seed: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ xxh3-64
 
+@intrinsic
+def _load_u64(typingctx, addr):  # pragma: no cover - compiled
+    """One unaligned 64-bit load at an address (x86-64 and AArch64 are little-endian, as xxh3's readLE64 wants):
+    8 byte loads, shifts and ors compiled 2x slower (11 s vs 5 s cold compile of xxh3 under load here)."""
+    sig = types.uint64(types.intp)
+
+    def codegen(context, builder, signature, args):
+        return builder.load(builder.inttoptr(args[0], ir.IntType(64).as_pointer()), align=1)
+
+    return sig, codegen
+
+
+@intrinsic
+def _load_u32(typingctx, addr):  # pragma: no cover - compiled
+    """One unaligned 32-bit load at an address, zero-extended to uint64."""
+    sig = types.uint64(types.intp)
+
+    def codegen(context, builder, signature, args):
+        v = builder.load(builder.inttoptr(args[0], ir.IntType(32).as_pointer()), align=1)
+        return builder.zext(v, ir.IntType(64))
+
+    return sig, codegen
+
+
 @numba.njit(cache=True, nogil=True)
 def _r64(buf, i):
-    return (_U(buf[i]) | (_U(buf[i + 1]) << _U(8)) | (_U(buf[i + 2]) << _U(16)) | (_U(buf[i + 3]) << _U(24))
-            | (_U(buf[i + 4]) << _U(32)) | (_U(buf[i + 5]) << _U(40)) | (_U(buf[i + 6]) << _U(48))
-            | (_U(buf[i + 7]) << _U(56)))
+    return _load_u64(buf.ctypes.data + i)
 
 
 @numba.njit(cache=True, nogil=True)
 def _r32(buf, i):
-    return _U(buf[i]) | (_U(buf[i + 1]) << _U(8)) | (_U(buf[i + 2]) << _U(16)) | (_U(buf[i + 3]) << _U(24))
+    return _load_u32(buf.ctypes.data + i)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -190,18 +221,11 @@ def xxh3_64(buf, s, n, seed, sec, long_sec):
             return _xxh64_avalanche(c ^ ((_r32(sec, 0) ^ _r32(sec, 4)) + seed))
         return _xxh64_avalanche(seed ^ _r64(sec, 56) ^ _r64(sec, 64))
     if n <= 128:
+        # rounds i = 0..(n-1)//32: 16 bytes from the front (secret 32i) and 16 from the back (secret 32i + 16)
         acc = ln * P64_1
-        if n > 32:
-            if n > 64:
-                if n > 96:
-                    acc += _mix16(buf, s + 48, sec, 96, seed)
-                    acc += _mix16(buf, s + n - 64, sec, 112, seed)
-                acc += _mix16(buf, s + 32, sec, 64, seed)
-                acc += _mix16(buf, s + n - 48, sec, 80, seed)
-            acc += _mix16(buf, s + 16, sec, 32, seed)
-            acc += _mix16(buf, s + n - 32, sec, 48, seed)
-        acc += _mix16(buf, s, sec, 0, seed)
-        acc += _mix16(buf, s + n - 16, sec, 16, seed)
+        for i in range((n - 1) // 32 + 1):
+            acc += _mix16(buf, s + 16 * i, sec, 32 * i, seed)
+            acc += _mix16(buf, s + n - 16 * (i + 1), sec, 32 * i + 16, seed)
         return _avalanche(acc)
     if n <= 240:
         acc = ln * P64_1
@@ -226,6 +250,28 @@ def _fmix64(h):
     return h ^ (h >> _U(33))
 
 
+_ONES = _U(0x0101010101010101)
+_HIGHS = _U(0x8080808080808080)
+_SPACES = _U(0x2020202020202020)
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_space(data, base, i, e):
+    """Index of the first " " in data[i:e], or e. Eight bytes per step (SWAR: a byte of v ^ 0x20..20 is zero
+    where v has a space; the lowest flagged byte of (x - 0x01..01) & ~x & 0x80..80 is the first zero byte):
+    the byte loop alone took 8.4 ms of the 19.5 ms unit hashing of 3.55 MB of passages here.
+    """
+    while i + 8 <= e:
+        x = _load_u64(base + i) ^ _SPACES
+        m = (x - _ONES) & ~x & _HIGHS
+        if m != _U(0):
+            return i + (np.int64(trailing_zeros(m)) >> 3)
+        i += 8
+    while i < e and data[i] != 32:
+        i += 1
+    return i
+
+
 @numba.njit(cache=True, nogil=True)
 def _doc_units(data, s, e, unit, seed, sec, long_sec, out, limit):
     """Hashes of the first `limit` units of data[s:e] into out: (stored, more), more = a further unit exists.
@@ -236,13 +282,12 @@ def _doc_units(data, s, e, unit, seed, sec, long_sec, out, limit):
     k = 0
     i = s
     if unit == UNIT_WORD:
+        base = data.ctypes.data
         while i < e:
             if data[i] == 32:
                 i += 1
                 continue
-            j = i + 1
-            while j < e and data[j] != 32:
-                j += 1
+            j = _next_space(data, base, i + 1, e)
             if k == limit:
                 return k, True
             out[k] = xxh3_64(data, i, j - i, seed, sec, long_sec)
@@ -270,13 +315,18 @@ def _doc_units(data, s, e, unit, seed, sec, long_sec, out, limit):
 
 @numba.njit(cache=True, nogil=True)
 def _doc_shingles(units, n_units, n_grams, cap, out):
-    """Shingle j = mix(units[j..j+n-1]) (as minhash.shingle_hashes) for the first `cap` windows: count written."""
+    """Shingle j = mix(units[j..j+n-1]) (as minhash.shingle_hashes) for the first `cap` windows: count written.
+
+    Level by level (all windows take unit 0, then all take unit 1, ...): the windows are independent, so each
+    level is a loop without a dependency chain; measured 2.2x faster than one window at a time (4.5 vs 10.1 ns
+    per window for 5-grams), same values.
+    """
     n_sh = min(max(n_units - n_grams + 1, 0), cap)
     for j in range(n_sh):
-        h = _fmix64(units[j])
-        for k in range(1, n_grams):
-            h = _fmix64(h * _GOLDEN + units[j + k])
-        out[j] = h
+        out[j] = _fmix64(units[j])
+    for k in range(1, n_grams):
+        for j in range(n_sh):
+            out[j] = _fmix64(out[j] * _GOLDEN + units[j + k])
     return n_sh
 
 
