@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from stages.filter.affix_rules import SpacyRules
+
 PY_WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 """Every character Python's `str.isspace()`, `split()` and `strip()` treat as whitespace (29 of them).
 RE2's `\\s` is ASCII only, so every regex here spells the set out."""
@@ -139,6 +141,12 @@ def _plain_tokens(chunk: str) -> list[str] | None:
             if "".join(tokens[i:j]) in specials:
                 return None
     return tokens
+
+
+@functools.lru_cache(maxsize=1)
+def _spacy_rules() -> SpacyRules:
+    """spaCy's English tokenizer rules, compiled (`affix_rules`), built once per process."""
+    return SpacyRules(_blank_english().tokenizer)
 
 
 @functools.lru_cache(maxsize=1)
@@ -302,32 +310,61 @@ class WordSplitter:
         return ids[enc.indices.to_numpy(zero_copy_only=False)]
 
     def _add_chunks(self, chunks: list[str]) -> np.ndarray:
-        """Tokenize new chunks and return their new ids; plain words skip spaCy (`_plain_tokens`)."""
-        tokens: list[list[str]] = [[]] * len(chunks)
-        hard: list[int] = []
-        for i, c in enumerate(chunks):
-            toks = _plain_tokens(c)
-            if toks is None:
-                hard.append(i)
-            else:
-                tokens[i] = toks
-        if hard:
-            for i, toks in zip(hard, self._spacy_tokens([chunks[i] for i in hard])):
-                tokens[i] = toks
-        flat = [t for toks in tokens for t in toks]
+        """Tokenize new chunks and return their new ids.
+
+        Printable-ASCII chunks go through spaCy's rules compiled (`affix_rules`); the others, and the few those
+        rules leave to spaCy, through `_plain_tokens` or spaCy itself. Every chunk's tokens tile it, so all tokens
+        are slices of the joined chunks: one Arrow string array over its UTF-8 bytes, dictionary-encoded, gives
+        the type ids without a Python string per token.
+        """
+        joined = "".join(chunks)
+        lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
+        offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        n_tok, ends, deferred = _spacy_rules().token_ends(joined, cps, offsets)
+        if len(deferred):
+            hard: list[int] = []
+            for i in deferred.tolist():
+                toks = _plain_tokens(chunks[i])
+                if toks is None:
+                    hard.append(i)
+                else:
+                    self._set_ends(ends, n_tok, offsets, i, toks)
+            if hard:
+                for i, toks in zip(hard, self._spacy_tokens([chunks[i] for i in hard])):
+                    self._set_ends(ends, n_tok, offsets, i, toks)
+        total = int(n_tok.sum())
+        first_tok = np.cumsum(n_tok) - n_tok
+        flat_ends = ends[np.repeat(offsets[:-1] - first_tok, n_tok) + np.arange(total, dtype=np.int64)]
+        # code point -> UTF-8 byte offsets of the token boundaries (tokens tile `joined`)
+        byte_len = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)
+        byte_at = np.zeros(len(cps) + 1, dtype=np.int64)
+        np.cumsum(byte_len, out=byte_at[1:])
+        bounds = np.zeros(total + 1, dtype=np.int64)
+        bounds[1:] = byte_at[flat_ends]
+        token_arr = pa.LargeStringArray.from_buffers(total, pa.py_buffer(bounds), pa.py_buffer(joined.encode("utf-8")))
+        enc = pc.dictionary_encode(token_arr)
+        uniques = enc.dictionary.to_pylist()
         type_of = self._type_id
-        unknown = list(dict.fromkeys(t for t in flat if t not in type_of))
+        unknown = [t for t in uniques if t not in type_of]
         if unknown:
             self._add_types(unknown)
-        types = np.fromiter((type_of[t] for t in flat), dtype=np.int32, count=len(flat))
-        counts = np.fromiter((len(toks) for toks in tokens), dtype=np.int64, count=len(tokens))
+        uniq_types = np.fromiter((type_of[t] for t in uniques), dtype=np.int32, count=len(uniques))
+        types = uniq_types[enc.indices.to_numpy(zero_copy_only=False)]
         base = self._chunk_tok_offsets.view[-1]
-        self._chunk_tok_offsets.extend(base + np.cumsum(counts))
+        self._chunk_tok_offsets.extend(base + np.cumsum(n_tok))
         self._chunk_tok_types.extend(types)
         first_id = len(self._chunk_id)
-        for i, c in enumerate(chunks):
-            self._chunk_id[c] = first_id + i
+        self._chunk_id.update(zip(chunks, range(first_id, first_id + len(chunks))))
         return np.arange(first_id, first_id + len(chunks), dtype=np.int64)
+
+    @staticmethod
+    def _set_ends(ends: np.ndarray, n_tok: np.ndarray, offsets: np.ndarray, i: int, toks: list[str]) -> None:
+        """Write chunk i's tokens (strings that tile it) as token ends."""
+        e = offsets[i] + np.cumsum([len(t) for t in toks])
+        ends[offsets[i]:offsets[i] + len(toks)] = e
+        n_tok[i] = len(toks)
 
     def _spacy_tokens(self, chunks: list[str]) -> list[list[str]]:
         """spaCy's tokens of each chunk alone, from one tokenizer call over the chunks joined by newlines.
