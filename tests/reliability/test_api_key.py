@@ -52,7 +52,7 @@ class _Recorder(BaseHTTPRequestHandler):
 def server(monkeypatch) -> Iterator[tuple[RewriteConfig, type[_Recorder]]]:
     handler = type("Handler", (_Recorder,), {"seen": [], "echo": False})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     monkeypatch.setenv("CARDING_LLM_API_KEY", KEY)
     config = RewriteConfig(enabled=True, model="m", base_url=f"http://127.0.0.1:{httpd.server_port}/v1",

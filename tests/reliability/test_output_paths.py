@@ -36,7 +36,7 @@ def test_a_partition_key_from_a_hostile_file_name_is_a_plain_name(tmp_path: Path
         assert inside_output(tmp_path, f"{folder}/{key}.parquet").parent == tmp_path / folder
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(name=st.text(min_size=1, max_size=80), start=st.integers(0, 2**40))
 def test_any_file_name_gives_a_plain_distinct_key(name: str, start: int) -> None:
     a, b = Partition(f"/in/{name}", "jsonl", start), Partition(f"/in/{name}x", "jsonl", start)
