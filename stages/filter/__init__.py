@@ -23,7 +23,7 @@ from stages.filter.gopher_quality import GopherQualityConfig
 from stages.filter.gopher_repetition import GopherRepetitionConfig
 from stages.filter.language import LanguageConfig
 from stages.filter.length import LengthConfig
-from stages.filter.quality import QualityConfig
+from stages.filter.quality import QualityConfig, estimate_quality_threshold
 from stages.filter.train_quality import (
     QualityTrainConfig,
     read_documents,
@@ -45,6 +45,7 @@ __all__ = [
     "QualityConfig",
     "QualityTrainConfig",
     "bundled_lid176_path",
+    "estimate_quality_threshold",
     "read_documents",
     "train_quality_classifier",
 ]

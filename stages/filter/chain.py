@@ -96,6 +96,14 @@ class FilterChain:
         self._words = WordSplitter(stop_words)
         self._filters = _build_filters(config, self._words)
 
+    def quality_threshold(self) -> dict[str, float | int | None] | None:
+        """The quality cut this chain applied (`QualityFilter.threshold_report`), for the run report and manifest;
+        None when the classifier is off. With `keep_top_fraction` it is known after the first batch."""
+        for f in self._filters:
+            if isinstance(f, QualityFilter):
+                return f.threshold_report()
+        return None
+
     @property
     def filter_names(self) -> list[str]:
         """Reason prefixes of the enabled filters, in chain order."""

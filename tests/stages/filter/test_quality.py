@@ -93,3 +93,44 @@ def test_heuristic_rejection_is_not_a_candidate(trained):
 def test_bad_training_config_says_what_is_allowed():
     with pytest.raises(ValueError, match="holdout_fraction"):
         QualityTrainConfig(holdout_fraction=1.5)
+
+
+def test_keep_top_fraction_keeps_that_share(trained):
+    """`keep_top_fraction` keeps the best-scoring share of a seeded sample (DCLM's top-10 % cut); the threshold is
+    reported, the same for a second chain (seeded), and `estimate_quality_threshold` gives the same value."""
+    from stages.filter import estimate_quality_threshold
+
+    path, _ = trained
+    table = pa.concat_tables([read_documents([f"{SAMPLE}/gutenberg.jsonl.zst"]).slice(0, 20),
+                              read_documents([f"{SAMPLE}/fortunes.jsonl.gz"]).slice(0, 60)])
+    batch = table.select(["id", "text", "source", "meta"]).combine_chunks().to_batches()[0]
+    heuristics_off = {"length": None, "gopher_repetition": None, "gopher_quality": None, "c4": None, "fineweb": None}
+    config = QualityConfig(model_path=path, keep_top_fraction=0.25, threshold_sample_docs=60, seed=3)
+    chain = FilterChain(FilterConfig(**heuristics_off, quality=config))
+    out = chain.process(batch)
+    report = chain.quality_threshold()
+    score = out.column("quality_score").to_numpy(zero_copy_only=False)
+    kept = np.array([r is None for r in out.column("reject_reason").to_pylist()])
+    assert report["keep_top_fraction"] == 0.25 and report["threshold_sample_docs"] == 60 and report["seed"] == 3
+    assert np.array_equal(kept, score >= report["min_score"])
+    assert 0.15 <= kept.mean() <= 0.35, kept.mean()  # a 60-of-80 sample's quantile, applied to all 80
+    again = FilterChain(FilterConfig(**heuristics_off, quality=config))
+    again.process(batch)
+    assert again.quality_threshold() == report
+    assert estimate_quality_threshold(config, batch.column("text")) == (report["min_score"], 60)
+    # the next batch keeps the first batch's threshold instead of re-estimating
+    chain.process(batch.slice(0, 20))
+    assert chain.quality_threshold() == report
+
+
+def test_keep_top_fraction_config_is_checked(trained):
+    path, _ = trained
+    with pytest.raises(ValueError, match="exclusive"):
+        QualityConfig(model_path=path, min_score=0.4, keep_top_fraction=0.1)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="keep_top_fraction"):
+            QualityConfig(model_path=path, keep_top_fraction=bad)
+    assert QualityConfig(model_path=path).min_score == 0.5
+    assert QualityConfig(model_path=path, keep_top_fraction=1.0).min_score is None
+    with pytest.raises(ValueError, match="rewrite_min_score"):
+        QualityConfig(model_path=path, min_score=0.3, rewrite_min_score=0.4)
