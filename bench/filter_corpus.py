@@ -138,6 +138,20 @@ def bench_documents(n_docs: int, target_chars: int = 800) -> list[str]:
     return out[:n_docs]
 
 
+def synthetic_documents(n_docs: int, seed: int = 0) -> list[str]:
+    """n_docs web-like documents of `bench.corpus` (the pipeline benchmark's synthetic corpus: unigram English
+    prose, ~3 KB a page, 15 % planted low-quality pages), generated once into its cache folder and read back.
+    Nearly every whitespace chunk of a page is new to a fresh filter chain, as in the pipeline's first batches."""
+    from bench.corpus import CorpusSpec, ensure_corpus
+
+    corpus = ensure_corpus(CorpusSpec(kind="synthetic", n_docs=n_docs, seed=seed, n_files=1))
+    texts: list[str] = []
+    for path in corpus.files:
+        with open(path, encoding="utf-8") as f:
+            texts.extend(json.loads(line)["text"] for line in f)
+    return texts[:n_docs]
+
+
 def _sources() -> list[list[str]]:
     with open(SAMPLE / "gutenberg.jsonl.zst", "rb") as f:
         raw = zstandard.ZstdDecompressor().stream_reader(f).read()
