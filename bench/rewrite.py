@@ -107,18 +107,21 @@ def _paired_rounds(rounds: int, peer: Callable[[], list[Reply]], ours: Callable[
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--docs", type=int, default=None, help="drafts (default 3 quick, 24 full)")
+    p.add_argument("--docs", type=int, default=None, help="drafts of the stage run (default 3 quick, 24 full)")
+    p.add_argument("--client-docs", type=int, default=None,
+                   help="drafts of each client round, the first ones of --docs (default 3 quick, 8 full)")
     p.add_argument("--max-tokens", type=int, default=384,
                    help="max_tokens per reply of the stage run (parse success; a reply cut here is truncated)")
     p.add_argument("--max-plan-chars", type=int, default=200, help="maxLength of the task and plan strings")
     p.add_argument("--throughput-tokens", type=int, default=None,
-                   help="max_tokens per reply of the client runs (default 16 quick, 48 full)")
-    p.add_argument("--rounds", type=int, default=None, help="paired client rounds (default 3 quick, 6 full)")
+                   help="max_tokens per reply of the client runs (default 8 quick, 32 full)")
+    p.add_argument("--rounds", type=int, default=None, help="paired client rounds (default 6 quick, 10 full)")
     p.add_argument("--concurrency", type=int, default=4, help="N, requests in flight for the concurrent runs")
     args = p.parse_args()
     n_docs = args.docs or (3 if args.quick else 24)
-    gen_tokens = args.throughput_tokens or (16 if args.quick else 48)
-    rounds = args.rounds or (3 if args.quick else 6)
+    n_client = min(n_docs, args.client_docs or (3 if args.quick else 8))
+    gen_tokens = args.throughput_tokens or (8 if args.quick else 32)
+    rounds = args.rounds or (6 if args.quick else 10)
     print_environment(("llama_cpp_python", "openai", "aiohttp", "ray"), seed=args.seed)
 
     log = Path(tempfile.mkdtemp(prefix="bench-rewrite-")) / "server.log"
@@ -129,7 +132,7 @@ def main() -> None:
         template = load_prompt(config.prompt_path)
         docs = drafts(n_docs)
         client_cfg = dataclasses.replace(config, max_tokens=gen_tokens)
-        bodies = [build_request(template, client_cfg, i, t) for i, t in docs]
+        bodies = [build_request(template, client_cfg, i, t) for i, t in docs[:n_client]]
         seq_cfg = dataclasses.replace(client_cfg, max_concurrency=1)
 
         # One warm-up request (loads weights, fills the server's prompt-prefix cache).
@@ -156,7 +159,7 @@ def main() -> None:
     # Client overhead alone: the same two clients against FaultProxy's instant replies (no model), so the server's
     # noise on this shared machine does not hide the client's cost. Requests/s, same bodies, same concurrency.
     n_echo = 100 if args.quick else 400
-    echo_bodies = [bodies[i % n_docs] for i in range(n_echo)]
+    echo_bodies = [bodies[i % n_client] for i in range(n_echo)]
     with FaultProxy() as echo:
         echo_cfg = dataclasses.replace(client_cfg, base_url=echo.base_url)
         asyncio.run(_carding_run(echo_cfg, echo_bodies[:8]))  # warm-up: imports, first connections
@@ -172,7 +175,7 @@ def main() -> None:
 
     agree = sum(a.content == b.content for a, b in zip(ours_r, peer_r))
     tokens_ours, tokens_peer = _tokens(ours_r), _tokens(peer_r)
-    print(f"\noutputs agree (carding vs openai, same bodies and seeds): {agree}/{n_docs}; "
+    print(f"\noutputs agree (carding vs openai, same bodies and seeds): {agree}/{n_client}; "
           f"tokens {tokens_ours} vs {tokens_peer}")
     # tokens/s per round; the rounds' replies are identical (same seeds), so the ratio is a ratio of wall times
     ratios = [(tokens_ours / o) / (tokens_peer / p) for p, o in zip(t_peer, t_ours)]
@@ -184,7 +187,7 @@ def main() -> None:
     metas = [json.loads(m)["rewrite"] for m in out.column("meta").to_pylist()]
     stage_tokens = sum(m["completion_tokens"] or 0 for m in metas)
     stage_t = Timing(f"carding stage c={n}", stage_s, stage_tokens, "tokens")
-    print_table(f"output tokens/s, {n_docs} drafts, max_tokens={gen_tokens}, {rounds} paired rounds, "
+    print_table(f"output tokens/s, {n_client} drafts, max_tokens={gen_tokens}, {rounds} paired rounds, "
                 "SmolLM2-135M-Instruct on llama.cpp", [peer_t, ours_t, seq_peer_t, seq_ours_t], peer=peer_t)
     print(f"per-round ratios carding/openai: {[round(r, 3) for r in ratios]} -> median {ratio:.3f}")
     print(f"stage run (max_tokens={config.max_tokens}, output={config.output}): {stage_tokens} tokens in "
@@ -215,9 +218,9 @@ def main() -> None:
          ratio=round(ratio, 4), parse_success=round(parse_success, 4), parse_outcomes=by_reason,
          output=str(config.output), docs=n_docs, concurrency=n, rounds=rounds,
          ratio_min=round(min(ratios), 4), ratio_max=round(max(ratios), 4),
-         docs_per_s=round(n_docs / ours_t.seconds, 4),
+         docs_per_s=round(n_client / ours_t.seconds, 4),
          speedup_vs_sequential=round(ours_t.per_s / seq_ours_t.per_s, 4),
-         stage_tokens_per_s=round(stage_t.per_s, 4), outputs_agree=f"{agree}/{n_docs}",
+         stage_tokens_per_s=round(stage_t.per_s, 4), outputs_agree=f"{agree}/{n_client}",
          client_overhead_ratio=round(echo_ratio, 4), kept_share_of_generated=round(kept_share, 4),
          gpu_hours_per_1b_kept_tokens=None if gpu_h is None else round(gpu_h),
          gpu_hours_per_1b_kept_tokens_at_target=round(gpu_h_target))
