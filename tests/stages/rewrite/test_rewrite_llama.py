@@ -5,13 +5,15 @@ markers), provenance is complete, and a rerun over the cache is answered without
 a bounded plan keep this to a few seconds of generation on 2 CPUs; it checks the plumbing, not the prose."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from stages.reasons import count_reasons
-from stages.rewrite.client import check_endpoint
+from stages.rewrite.client import EndpointError, check_endpoint
 from stages.rewrite.config import Output, RewriteConfig
 from stages.rewrite.local_server import SMOLLM2_MODEL, LlamaServer
 from stages.rewrite.parse import REASONS
@@ -57,3 +59,13 @@ def test_real_server_replies_become_traced_rows_and_resume_needs_no_server(llama
     again = rerun.process(batch)
     rerun.close()
     assert rerun.sent == 0 and again.to_pylist() == out.to_pylist()
+
+
+def test_endpoint_check_refuses_an_output_format_the_server_does_not_speak(llama_server: LlamaServer) -> None:
+    """llama-cpp-python's server answers OpenAI's `json_schema` response_format with HTTP 500: the check before the
+    run says so in one line, instead of every document of the run ending as rewrite.error."""
+    config = RewriteConfig(base_url=llama_server.base_url, model=SMOLLM2_MODEL, output=Output.JSON_SCHEMA)
+    with pytest.raises(EndpointError, match="output: json_object") as info:
+        check_endpoint(config)
+    assert "HTTP 500" in str(info.value) and "\n" not in str(info.value)
+    assert check_endpoint(dataclasses.replace(config, output=Output.JSON_OBJECT)) == [SMOLLM2_MODEL]
