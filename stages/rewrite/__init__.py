@@ -11,7 +11,7 @@ Steps: `Rewriter.process` (per batch: prompt, async chat client, resume cache, p
 `score_batch` (fastText re-filter) -> `plan_selection` (driver: top share + token-ratio mix) -> `apply_selection`.
 """
 from stages.rewrite.cache import ReplyCache
-from stages.rewrite.client import ChatClient, check_endpoint, list_models
+from stages.rewrite.client import ChatClient, EndpointError, check_endpoint, list_models
 from stages.rewrite.config import Backend, Output, RewriteConfig, Select
 from stages.rewrite.parse import REASONS, Reply, parse_json_reply, parse_reply
 from stages.rewrite.prompt import (
@@ -25,19 +25,24 @@ from stages.rewrite.prompt import (
     response_format,
 )
 from stages.rewrite.refilter import (
-                                     RefilterClassifier,
-                                     SelectionPlan,
-                                     apply_selection,
-                                     hash_sample,
-                                     plan_selection,
-                                     read_reference,
-                                     score_batch,
+    RefilterClassifier,
+    SelectionPlan,
+    apply_selection,
+    hash_sample,
+    plan_selection,
+    read_reference,
+    score_batch,
 )
-from stages.rewrite.rewriter import REWRITE_SCHEMA, Rewriter, estimate_tokens, select_for_rewrite
+from stages.rewrite.rewriter import (
+    REWRITE_SCHEMA,
+    Rewriter,
+    estimate_tokens,
+    select_for_rewrite,
+)
 
 __all__ = [
-    "MARKERS", "REASONS", "REWRITE_SCHEMA", "Backend", "ChatClient", "Markers", "Output", "PromptTemplate",
-    "RefilterClassifier", "Reply", "ReplyCache", "RewriteConfig", "Rewriter", "Select", "SelectionPlan",
+    "MARKERS", "REASONS", "REWRITE_SCHEMA", "Backend", "ChatClient", "EndpointError", "Markers", "Output",
+    "PromptTemplate",    "RefilterClassifier", "Reply", "ReplyCache", "RewriteConfig", "Rewriter", "Select", "SelectionPlan",
     "apply_selection", "build_request", "check_endpoint", "estimate_tokens", "hash_sample", "list_models",
     "load_prompt", "output_schema", "parse_json_reply", "parse_reply", "plan_selection", "read_reference",
     "request_key", "response_format", "score_batch", "select_for_rewrite",
