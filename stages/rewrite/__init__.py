@@ -42,7 +42,8 @@ from stages.rewrite.rewriter import (
 
 __all__ = [
     "MARKERS", "REASONS", "REWRITE_SCHEMA", "Backend", "ChatClient", "EndpointError", "Markers", "Output",
-    "PromptTemplate",    "RefilterClassifier", "Reply", "ReplyCache", "RewriteConfig", "Rewriter", "Select", "SelectionPlan",
+    "PromptTemplate", "RefilterClassifier", "Reply", "ReplyCache", "RewriteConfig", "Rewriter", "Select",
+    "SelectionPlan",
     "apply_selection", "build_request", "check_endpoint", "estimate_tokens", "hash_sample", "list_models",
     "load_prompt", "output_schema", "parse_json_reply", "parse_reply", "plan_selection", "read_reference",
     "request_key", "response_format", "score_batch", "select_for_rewrite",
