@@ -5,7 +5,8 @@ In:  documents (stages.schema.DOCUMENT_SCHEMA: id, text, source, meta) that surv
 Out: the REMOVED rows only (clusters.REMOVED_SCHEMA): id, reject_reason (`dedup.exact` | `dedup.near`),
      cluster_id (uint64, xxh64 of kept_id), kept_id, cluster_size; plus a stats dict for the report.
      The kept document of each cluster is its smallest id (byte order), so the result never depends on the
-     number of CPUs, block boundaries or arrival order.
+     number of CPUs, block boundaries or arrival order; or, with keep=best_quality, its highest `quality_score`
+     (ties to the smallest id; the input must then carry that column).
 
 Maps, in order: `DedupSignatures.process` (normalise, xxh3-128 exact key, shingles, MinHash, band keys) →
 `exact_candidates` / `band_rows` + `candidate_pairs` per hash partition → `candidate_features` (normalised text
@@ -19,15 +20,15 @@ import pyarrow.compute as pc
 
 from stages.dedup.candidates import (BAND_ROW_SCHEMA, BIG_GROUP_SCHEMA, EXACT_SCHEMA, PAIR_SCHEMA, band_rows,
                                      candidate_pairs, exact_candidates, unique_pairs)
-from stages.dedup.clusters import EXACT, NEAR, REMOVED_SCHEMA, connected_components, resolve_clusters
-from stages.dedup.config import DedupConfig, ExchangeShuffle, NormalizeConfig, Scope, ShingleUnit, Verify
+from stages.dedup.clusters import EXACT, NEAR, REMOVED_SCHEMA, connected_components, keep_rank, resolve_clusters
+from stages.dedup.config import DedupConfig, ExchangeShuffle, Keep, NormalizeConfig, Scope, ShingleUnit, Verify
 from stages.dedup.hashing import permutations
 from stages.dedup.local import candidate_ids, dedup_table, finish_dedup, signature_stats
-from stages.dedup.minhash import (band_keys, lsh_probability, minhash_signatures, shingle_hashes,
-                                  signature_similarity, sorted_unique_sets, unit_hashes)
+from stages.dedup.minhash import (TextMinHash, band_keys, lsh_probability, minhash_signatures, shingle_hashes,
+                                  signature_similarity, sorted_unique_sets, text_buffers, unit_hashes)
 from stages.dedup.normalize import normalize_text
-from stages.dedup.signatures import (FEATURE_SCHEMA, SIGNATURE_SCHEMA, DedupShingler, DedupSignatures,
-                                     candidate_features)
+from stages.dedup.signatures import (FEATURE_SCHEMA, QUALITY, SIGNATURE_SCHEMA, DedupShingler, DedupSignatures,
+                                     candidate_features, check_keep_input)
 from stages.dedup.verify import EXACT_EDGE_SCHEMA, NEAR_EDGE_SCHEMA, jaccard_of_sets, verify_exact, verify_pairs
 from stages.reasons import add_reasons
 from stages.schema import REASON
@@ -42,11 +43,11 @@ def mark_duplicates(batch: pa.RecordBatch, removed: pa.Table) -> pa.RecordBatch:
 
 __all__ = [
     "BAND_ROW_SCHEMA", "BIG_GROUP_SCHEMA", "EXACT", "EXACT_EDGE_SCHEMA", "EXACT_SCHEMA", "FEATURE_SCHEMA", "NEAR",
-    "NEAR_EDGE_SCHEMA", "PAIR_SCHEMA", "REMOVED_SCHEMA", "SIGNATURE_SCHEMA", "DedupConfig", "DedupShingler",
-    "DedupSignatures", "ExchangeShuffle", "NormalizeConfig", "Scope", "ShingleUnit", "Verify", "band_keys", "band_rows",
-    "candidate_features", "candidate_ids", "candidate_pairs", "connected_components", "dedup_table",
-    "exact_candidates", "finish_dedup", "jaccard_of_sets", "lsh_probability", "mark_duplicates",
-    "minhash_signatures", "normalize_text", "permutations", "resolve_clusters", "shingle_hashes",
-    "signature_similarity", "signature_stats", "sorted_unique_sets", "unique_pairs", "unit_hashes",
-    "verify_exact", "verify_pairs",
+    "NEAR_EDGE_SCHEMA", "PAIR_SCHEMA", "QUALITY", "REMOVED_SCHEMA", "SIGNATURE_SCHEMA", "DedupConfig",
+    "DedupShingler", "DedupSignatures", "ExchangeShuffle", "Keep", "NormalizeConfig", "Scope", "ShingleUnit",
+    "TextMinHash", "Verify", "band_keys", "band_rows", "candidate_features", "candidate_ids", "candidate_pairs",
+    "check_keep_input", "connected_components", "dedup_table", "exact_candidates", "finish_dedup",
+    "jaccard_of_sets", "keep_rank", "lsh_probability", "mark_duplicates", "minhash_signatures", "normalize_text",
+    "permutations", "resolve_clusters", "shingle_hashes", "signature_similarity", "signature_stats",
+    "sorted_unique_sets", "text_buffers", "unique_pairs", "unit_hashes", "verify_exact", "verify_pairs",
 ]

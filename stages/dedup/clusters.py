@@ -47,11 +47,34 @@ def connected_components(n_nodes: int, u: np.ndarray, v: np.ndarray) -> np.ndarr
             labels = jumped
 
 
+def keep_rank(nodes: pa.Array, quality: pa.Table | None) -> np.ndarray:
+    """Rank of each node in keep order, 0 = kept first: (n_nodes,) int64. nodes: sorted ids.
+
+    quality None: the node order itself (smallest id first). Else (id, quality_score) rows: highest score first,
+    null/NaN scores after every real one, ties by smallest id. Example: ids [a b c], scores [0.2 0.9 0.9] ->
+    ranks [2 0 1] (b and c tie on 0.9; b is the smaller id).
+    """
+    n = len(nodes)
+    if quality is None:
+        return np.arange(n, dtype=np.int64)
+    idx = pc.index_in(nodes, value_set=quality.column("id"))
+    score = pc.take(quality.column("quality_score").cast(pa.float64()), idx)  # a null index gives a null score
+    s = pc.fill_null(score, np.nan).to_numpy(zero_copy_only=False)
+    s = np.where(np.isnan(s), -np.inf, s)
+    order = np.lexsort((np.arange(n), -s))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n, dtype=np.int64)
+    return rank
+
+
 def resolve_clusters(exact_edges: pa.Table, near_edges: pa.Table, top_clusters: int = 10,
-                     ) -> tuple[pa.Table, dict]:
+                     quality: pa.Table | None = None) -> tuple[pa.Table, dict]:
     """Removed rows (REMOVED_SCHEMA, sorted by id) and cluster stats from verified edges.
 
     exact_edges: (id, rep_id); near_edges: (id_a, id_b, ..., edge) — only rows with edge=true are used.
+    quality: None keeps the smallest id of each cluster; (id, quality_score) rows covering the nodes keep the
+    best score (`keep_rank`). A removed document is `dedup.exact` when a better-ranked document of its cluster
+    has the same normalised text, else `dedup.near`.
     """
     near = near_edges.filter(near_edges.column("edge")) if near_edges.num_rows else near_edges
     ends = [exact_edges.column("id"), exact_edges.column("rep_id"), near.column("id_a"), near.column("id_b")]
@@ -60,13 +83,18 @@ def resolve_clusters(exact_edges: pa.Table, near_edges: pa.Table, top_clusters: 
     if isinstance(nodes, pa.ChunkedArray):
         nodes = nodes.combine_chunks()
     index = lambda col: pc.index_in(col, value_set=nodes).to_numpy(zero_copy_only=False).astype(np.int64)  # noqa
-    u = np.concatenate([index(ends[0]), index(ends[2])])
-    v = np.concatenate([index(ends[1]), index(ends[3])])
-    labels = connected_components(len(nodes), u, v)
+    rank = keep_rank(nodes, quality)
+    at_rank = np.empty_like(rank)
+    at_rank[rank] = np.arange(len(rank), dtype=np.int64)  # the node at each rank
+    eu, ev = rank[index(ends[0])], rank[index(ends[1])]
+    u = np.concatenate([eu, rank[index(ends[2])]])
+    v = np.concatenate([ev, rank[index(ends[3])]])
+    # components in rank space: each label is its component's best rank, i.e. the kept node
+    labels = at_rank[connected_components(len(nodes), u, v)[rank]]
+    exact_best = at_rank[connected_components(len(nodes), eu, ev)[rank]]
+    is_exact = exact_best != np.arange(len(nodes))
     sizes = np.bincount(labels, minlength=len(nodes))
     removed = np.flatnonzero(labels != np.arange(len(nodes)))
-    is_exact = np.zeros(len(nodes), dtype=bool)
-    is_exact[index(ends[0])] = True
     kept = pc.take(nodes, pa.array(labels[removed]))
     reason = np.where(is_exact[removed], EXACT, NEAR)
     table = pa.table([pc.take(nodes, pa.array(removed)), pa.array(reason, pa.string()),

@@ -34,6 +34,17 @@ class Scope(StrEnum):
     """Only documents with the same `source` (FineWeb deduplicated each crawl snapshot on its own)."""
 
 
+class Keep(StrEnum):
+    """Which document of an exact group or near-duplicate cluster survives (spec/dedup.md `keep`)."""
+
+    smallest_id = "smallest_id"
+    """The smallest id (byte order): depends on nothing but the ids, so any CPU count gives the same output."""
+    best_quality = "best_quality"
+    """The highest `quality_score` (the filter's quality classifier writes it), ties to the smallest id; a
+    document whose score is null or NaN ranks below every scored one. The input must have the column: a batch
+    without it raises ValueError before any work (no silent fallback to smallest_id)."""
+
+
 class ExchangeShuffle(StrEnum):
     """Which Ray Data shuffle carries the exchange (pipelines/dedup.py); results are the same with either."""
 
@@ -92,6 +103,8 @@ class DedupConfig:
     """spec/dedup.md `verify`: exact Jaccard removes LSH false positives (dedup issue: precision >= 0.99)."""
     jaccard_threshold: float = 0.8
     """Verified edge iff Jaccard >= this: dedup issue default 0.8 (IBM DPK `fdedup` verifies at 0.75)."""
+    keep: Keep = Keep.smallest_id
+    """spec/dedup.md `keep`: smallest_id (deterministic from ids alone) or best_quality (`quality_score` column)."""
     max_shingles_per_doc: int | None = 100_000
     """carding: only the first this-many shingles of a document count (mega-document guard; Marin caps text at
     500 000 chars for the same reason). None: no cap."""
@@ -106,6 +119,10 @@ class DedupConfig:
     """spec/dedup.md: the report lists this many largest clusters, each with a sample id."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.keep, Keep):
+            if self.keep not in Keep.__members__:
+                raise ValueError(f"keep={self.keep!r}: must be one of {', '.join(Keep.__members__)}")
+            object.__setattr__(self, "keep", Keep(self.keep))
         if self.n_grams < 1:
             raise ValueError(f"n_grams={self.n_grams}: must be >= 1 (datatrove uses 5 words)")
         if self.bands < 1 or self.rows < 1:

@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 from stages.dedup.candidates import (BIG_GROUP_SCHEMA, EXACT_SCHEMA, PAIR_SCHEMA, band_rows, candidate_pairs,
                                      exact_candidates)
 from stages.dedup.clusters import resolve_clusters
-from stages.dedup.config import DedupConfig
-from stages.dedup.signatures import DedupShingler, DedupSignatures, candidate_features
+from stages.dedup.config import DedupConfig, Keep
+from stages.dedup.signatures import QUALITY, DedupShingler, DedupSignatures, candidate_features
 from stages.dedup.verify import verify_exact, verify_pairs
 
 _BATCH_ROWS = 4096
@@ -54,7 +54,8 @@ def finish_dedup(exact_rows: pa.Table, pairs: pa.Table, big_groups: pa.Table, fe
     exact_edges = verify_exact(exact_rows, features)
     near = verify_pairs(pairs, features, config)
     t1 = time.perf_counter()
-    removed, cluster_stats = resolve_clusters(exact_edges, near, config.report_top_clusters)
+    quality = features.select(["id", QUALITY]) if config.keep is Keep.best_quality else None
+    removed, cluster_stats = resolve_clusters(exact_edges, near, config.report_top_clusters, quality)
     t2 = time.perf_counter()
     big = big_groups.sort_by([("size", "descending"), ("band_key", "ascending")]).slice(0, config.report_top_clusters)
     n_edges = int(pc.sum(near.column("edge")).as_py() or 0) if near.num_rows else 0
@@ -64,6 +65,8 @@ def finish_dedup(exact_rows: pa.Table, pairs: pa.Table, big_groups: pa.Table, fe
         "candidate_pairs": pairs.num_rows,
         "verified_edges": n_edges,
         "rejected_pairs": pairs.num_rows - n_edges,
+        "keep": str(config.keep),
+        "candidates_without_quality": int(features.column(QUALITY).null_count) if quality is not None else 0,
         "big_buckets": big_groups.num_rows,
         "largest_buckets": big.select(["size", "smallest_id"]).to_pylist(),
         **cluster_stats,

@@ -11,11 +11,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from stages.dedup.config import DedupConfig, Scope, Verify
+from stages.dedup.config import DedupConfig, Keep, Scope, Verify
 from stages.dedup.hashing import permutations
 from stages.dedup.minhash import TextMinHash, band_keys, sorted_unique_sets, text_buffers
 from stages.dedup.normalize import normalize_text
 from stages.schema import stable_hash
+
+QUALITY = "quality_score"
+"""The column keep=best_quality ranks by (stages/filter/quality.py writes it: P(high quality), float64)."""
 
 SIGNATURE_SCHEMA = pa.schema([
     pa.field("id", pa.string(), nullable=False),
@@ -33,8 +36,10 @@ FEATURE_SCHEMA = pa.schema([
     pa.field("norm_text", pa.large_string()),
     pa.field("shingles", pa.large_list(pa.uint64())),
     pa.field("signature", pa.large_list(pa.uint64())),
+    pa.field(QUALITY, pa.float64()),
 ])
-"""Per candidate document: what verification compares. `signature` is filled only for verify=signature."""
+"""Per candidate document: what verification compares. `signature` is filled only for verify=signature;
+`quality_score` only for keep=best_quality (null otherwise, and where the document has none)."""
 
 _WORD_HASH_SEED = 0
 """xxh3 seed of word hashes (fixed: shingles must not change with the permutation seed)."""
@@ -67,6 +72,15 @@ def _as_batch(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         return batch.combine_chunks().to_batches()[0] if batch.num_rows else \
             pa.RecordBatch.from_pylist([], schema=batch.schema)
     return batch
+
+
+def check_keep_input(schema: pa.Schema, config: DedupConfig) -> None:
+    """Raise ValueError if keep=best_quality and the documents have no `quality_score` column."""
+    if config.keep is Keep.best_quality and QUALITY not in schema.names:
+        raise ValueError(
+            f"dedup.keep=best_quality ranks documents by a `{QUALITY}` column, and the documents have none "
+            f"(columns: {', '.join(schema.names)}); turn on filter.quality (it writes `{QUALITY}`) and pass the "
+            f"column to dedup, or set dedup.keep: smallest_id")
 
 
 def _source_salt(batch: pa.RecordBatch, config: DedupConfig) -> np.ndarray | None:
@@ -114,6 +128,7 @@ class DedupSignatures:
         """SIGNATURE_SCHEMA rows, one per document in order. Works through the batch in slices of at most
         `_SLICE_BYTES` of text (a document longer than that is a slice of its own), so the normalised copies and
         per-document keys of a slice, not of the whole batch, are what is alive at a time."""
+        check_keep_input(batch.schema, self.config)
         parts = [self._process(_as_batch(batch.slice(start, stop - start)))
                  for start, stop in _byte_slices(batch.column("text"), _SLICE_BYTES)]
         if not parts:
@@ -159,6 +174,7 @@ class DedupSignatures:
 def candidate_features(batch: pa.RecordBatch | pa.Table, ids: pa.Array, config: DedupConfig,
                        shingler: DedupShingler | None = None) -> pa.RecordBatch:
     """FEATURE_SCHEMA rows for the documents of `batch` whose id is in `ids` (any order, duplicates allowed)."""
+    check_keep_input(batch.schema, config)
     batch = _as_batch(batch)
     shingler = shingler or DedupShingler(config)
     keep = pc.is_in(batch.column("id").cast(pa.string()), value_set=ids.cast(pa.string()))
@@ -177,4 +193,6 @@ def candidate_features(batch: pa.RecordBatch | pa.Table, ids: pa.Array, config: 
     else:
         sets = pa.nulls(n, pa.large_list(pa.uint64()))
         sigs = pa.nulls(n, pa.large_list(pa.uint64()))
-    return pa.RecordBatch.from_arrays([sub.column("id").cast(pa.string()), norm, sets, sigs], schema=FEATURE_SCHEMA)
+    quality = sub.column(QUALITY).cast(pa.float64()) if config.keep is Keep.best_quality else pa.nulls(n, pa.float64())
+    return pa.RecordBatch.from_arrays([sub.column("id").cast(pa.string()), norm, sets, sigs, quality],
+                                      schema=FEATURE_SCHEMA)

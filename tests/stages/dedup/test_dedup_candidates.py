@@ -53,7 +53,8 @@ def test_exact_groups_and_collision_guard():
     assert cand.column("id").to_pylist() == ["a", "b", "c"]
     features = pa.table({"id": ["a", "b", "c"], "norm_text": pa.array(["same", "same", "other"], pa.large_string()),
                          "shingles": pa.nulls(3, pa.large_list(pa.uint64())),
-                         "signature": pa.nulls(3, pa.large_list(pa.uint64()))}, schema=FEATURE_SCHEMA)
+                         "signature": pa.nulls(3, pa.large_list(pa.uint64())),
+                         "quality_score": pa.nulls(3, pa.float64())}, schema=FEATURE_SCHEMA)
     edges = verify_exact(cand, features)
     assert edges.to_pylist() == [{"id": "b", "rep_id": "a"}]
     removed, stats = resolve_clusters(edges, NEAR_EDGE_SCHEMA.empty_table())
@@ -80,7 +81,8 @@ def test_verify_pairs_threshold():
     s = [list(range(10)), list(range(8)) + [100, 101], list(range(9)) + [100]]
     features = pa.table({"id": ["a", "b", "c"], "norm_text": pa.array(["", "", ""], pa.large_string()),
                          "shingles": pa.array(s, pa.large_list(pa.uint64())),
-                         "signature": pa.nulls(3, pa.large_list(pa.uint64()))}, schema=FEATURE_SCHEMA)
+                         "signature": pa.nulls(3, pa.large_list(pa.uint64())),
+                         "quality_score": pa.nulls(3, pa.float64())}, schema=FEATURE_SCHEMA)
     pairs = pa.table({"id_a": ["a", "a"], "id_b": ["b", "c"]}, schema=PAIR_SCHEMA)
     out = verify_pairs(pairs, features, DedupConfig())
     assert np.allclose(out.column("jaccard").to_numpy(), [8 / 12, 9 / 11])
@@ -126,3 +128,21 @@ def test_transitive_cluster_keeps_smallest_id_and_marks_reasons():
     assert rows["d"]["reject_reason"] == "dedup.exact" and rows["b"]["reject_reason"] == "dedup.near"
     assert {r["cluster_size"] for r in rows.values()} == {4}
     assert stats["largest_clusters"] == [{"size": 4, "kept_id": "a"}]
+
+
+def test_best_quality_keeps_highest_score_and_exact_reason_follows_rank():
+    """keep=best_quality: the cluster keeps its best score (null ranks last, ties -> smallest id); a removed
+    document is `dedup.exact` only if a better-ranked document has its text (here the kept one, c)."""
+    exact = pa.table({"id": ["d"], "rep_id": ["c"]}, schema=EXACT_EDGE_SCHEMA)
+    near = pa.table({"id_a": ["b", "a"], "id_b": ["c", "b"], "jaccard": [0.9, 0.85], "edge": [True, True]},
+                    schema=NEAR_EDGE_SCHEMA)
+    quality = pa.table({"id": ["a", "b", "c", "d"], "quality_score": pa.array([None, 0.5, 0.9, 0.9], pa.float64())})
+    removed, _ = resolve_clusters(exact, near, quality=quality)
+    rows = {r["id"]: (r["reject_reason"], r["kept_id"]) for r in removed.to_pylist()}
+    assert rows == {"a": ("dedup.near", "c"), "b": ("dedup.near", "c"), "d": ("dedup.exact", "c")}
+    # d (0.95) outranks c (NaN ranks last): d is kept although it is not the smallest id of its exact group,
+    # and c, its exact copy, is the exact duplicate
+    quality = quality.set_column(1, "quality_score", pa.array([0.1, 0.5, float("nan"), 0.95], pa.float64()))
+    removed, _ = resolve_clusters(exact, near, quality=quality)
+    rows = {r["id"]: (r["reject_reason"], r["kept_id"]) for r in removed.to_pylist()}
+    assert rows == {"a": ("dedup.near", "d"), "b": ("dedup.near", "d"), "c": ("dedup.exact", "d")}
