@@ -3,6 +3,8 @@
 Fast path: pyarrow's JSON reader parses the whole range in C++ (~10× `json.loads` per line). It rejects the whole
 block on one bad line and silently replaces invalid UTF-8, so a range is first checked for valid UTF-8 and any
 failure of the fast path falls back to a per-line parse of that range only, which names the line of each bad record.
+A range nested deeper than `MAX_FAST_DEPTH` also takes the per-line path: at ~1,000 levels polars' struct encoder
+segfaults and at ~100,000 pyarrow's JSON reader overflows the C stack, either of which would kill the Ray worker.
 """
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ from stages.read.partitions import Partition
 from stages.read.records import RAW_KEEP_BYTES, QuarantineRows, ReadResult, finish_partition
 
 _ID_TEXT = pa.schema([("id", pa.string()), ("text", pa.large_string())])
+MAX_FAST_DEPTH = 64
+"""Deepest bracket nesting handed to pyarrow/polars; real metadata stays far below it."""
+_BRACKET_STEP = np.zeros(256, dtype=np.int8)
+_BRACKET_STEP[[ord("["), ord("{")]] = 1
+_BRACKET_STEP[[ord("]"), ord("}")]] = -1
 
 
 def read_jsonl(part: Partition, config: ReadConfig) -> ReadResult:
@@ -35,7 +42,7 @@ def read_jsonl(part: Partition, config: ReadConfig) -> ReadResult:
         starts, ends = starts[: config.sample_docs], ends[: config.sample_docs]
         body = body[: int(ends[-1]) + 1] if len(ends) else b""
         lines = None if lines is None else lines[: len(starts)]
-    parsed = _parse_fast(body, len(starts)) if _is_utf8(body) else None
+    parsed = _parse_fast(body, len(starts)) if _is_utf8(body) and _max_depth(body) <= MAX_FAST_DEPTH else None
     if parsed is None:
         parsed = _parse_slow(body, starts, ends, base, lines, quarantine)
         keep = parsed.pop("row_index")
@@ -151,6 +158,17 @@ def _is_utf8(body: bytes) -> bool:
     return True
 
 
+def _max_depth(body: bytes) -> int:
+    """Deepest nesting of `[`/`{` in the range, counting brackets inside strings too (they only overcount).
+
+    One table lookup over the bytes, then a cumulative sum over the few bracket positions:
+    b'{"a": [[1]]}' -> steps +1 +1 +1 -1 -1 -1 -> depth 3.
+    """
+    step = _BRACKET_STEP[np.frombuffer(body, dtype=np.uint8)]
+    nz = step[np.flatnonzero(step)]
+    return int(np.cumsum(nz, dtype=np.int64).max()) if len(nz) else 0
+
+
 def _parse_fast(body: bytes, n_lines: int) -> dict[str, pa.Array] | None:
     """Parse with pyarrow; None when the block has a bad record or the rows don't map 1:1 onto lines."""
     if n_lines == 0:
@@ -196,6 +214,9 @@ def _parse_slow(body: bytes, starts: np.ndarray, ends: np.ndarray, base: int, li
         except json.JSONDecodeError as err:
             quarantine.add("read.malformed_json", f"invalid JSON ({err.msg} at col {err.colno})", **where)
             continue
+        except RecursionError:
+            quarantine.add("read.malformed_json", "JSON nested deeper than Python's recursion limit", **where)
+            continue
         if not isinstance(obj, dict):
             quarantine.add("read.not_an_object", f"a JSON {type(obj).__name__}, expected an object", **where)
             continue
@@ -209,10 +230,15 @@ def _parse_slow(body: bytes, starts: np.ndarray, ends: np.ndarray, base: int, li
         doc_id = obj.get("id")
         extra = {k: v for k, v in obj.items() if k not in ("id", "text")}
         meta = extra.get("meta") if list(extra) == ["meta"] else (extra or None)
+        try:
+            meta = meta if isinstance(meta, str) or meta is None else json.dumps(meta, ensure_ascii=False)
+        except RecursionError:  # parsed within the limit, but encoding it again needs a few more frames
+            quarantine.add("read.malformed_json", "JSON nested deeper than Python's recursion limit", **where)
+            continue
         ids.append(None if doc_id is None else str(doc_id))
         texts.append(text if isinstance(text, str) else None)
         bad_type.append(text is not None and not isinstance(text, str))
-        metas.append(meta if isinstance(meta, str) or meta is None else json.dumps(meta, ensure_ascii=False))
+        metas.append(meta)
         row_index.append(i)
     return {
         "id": pa.array(ids, pa.string()), "text": pa.array(texts, pa.large_string()),

@@ -78,6 +78,10 @@ def finish_partition(
     """
     n = len(texts)
     texts = texts.cast(pa.large_string())
+    not_utf8 = _invalid_utf8(texts) | _invalid_utf8(ids.cast(pa.string()))
+    if not_utf8.any():  # nulled here so no kernel below reads them; their reason is set after the other checks
+        texts = pc.if_else(pa.array(not_utf8), pa.scalar(None, pa.large_string()), texts)
+        ids = pc.if_else(pa.array(not_utf8), pa.scalar(None, pa.string()), ids.cast(pa.string()))
     nbytes = pc.fill_null(pc.binary_length(texts), 0).to_numpy(zero_copy_only=False)
     stripped_len = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0).to_numpy(zero_copy_only=False)
     missing = pc.is_null(texts).to_numpy(zero_copy_only=False)
@@ -88,6 +92,7 @@ def finish_partition(
     for mask, name in ((too_large, "read.too_large"), (stripped_len == 0, "read.empty_text"),
                        (missing, "read.missing_text"), (wrong_type, "read.text_not_string")):
         reason[mask] = name
+    reason[not_utf8] = "read.invalid_utf8"
     offsets_arr = pa.array(offsets, pa.int64())
     derived = pc.binary_join_element_wise(pa.scalar(file), offsets_arr.cast(pa.string()), ":")
     ids = pc.coalesce(ids.cast(pa.string()), derived)
@@ -113,6 +118,7 @@ def finish_partition(
                 "read.empty_text": "text is empty or whitespace only",
                 "read.missing_text": "no text field (or null)",
                 "read.text_not_string": "text field is not a string",
+                "read.invalid_utf8": "id or text is not valid UTF-8",
             }[reason[i]]
         quarantine.add(reason[i], detail, offset=int(offsets[i]),
                        line=None if lines is None else int(lines[i]), raw=None if raw is None else raw(int(i)))
@@ -127,3 +133,24 @@ def finish_partition(
         schema=DOCUMENT_SCHEMA,
     ).filter(keep)
     return ReadResult(docs, quarantine.table())
+
+
+def _invalid_utf8(values: pa.Array) -> np.ndarray:
+    """(n,) bool: rows of a string array whose bytes are not UTF-8 (Parquet and Arrow do not check on read).
+
+    `validate(full=True)` checks the whole array in C++; only when it fails are the values decoded one by one
+    to find the bad rows (a Python loop on an already-broken file only).
+    """
+    try:
+        values.validate(full=True)
+        return np.zeros(len(values), dtype=bool)
+    except pa.ArrowInvalid:
+        raw = values.view(pa.large_binary() if pa.types.is_large_string(values.type) else pa.binary())
+        bad = np.zeros(len(values), dtype=bool)
+        for i, value in enumerate(raw.to_pylist()):
+            if value is not None:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad[i] = True
+        return bad

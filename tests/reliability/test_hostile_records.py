@@ -2,8 +2,9 @@
 full-size inputs (a 200 MB document, a 5-million-line file), which run only with CARDING_FULL_SIZE=1.
 
 Protects the same promise: every record is a document or a quarantine row with its reason, or the file is refused in
-one line naming it; nothing crashes a worker. Two faults found here are `xfail(strict=True)` with the bug in their
-reason (a fix turns them into errors to remove). The readers are called directly: no Ray.
+one line naming it; nothing crashes a worker. Two faults found here (invalid UTF-8 in a Parquet column passing as
+text, a deeply nested line segfaulting the fast JSON path) are fixed in the readers; their tests stay. The readers
+are called directly: no Ray.
 """
 from __future__ import annotations
 
@@ -66,9 +67,6 @@ def test_parquet_null_texts_and_non_string_ids_are_accounted_for(tmp_path: Path)
     assert quarantine.column("reason").to_pylist() == ["read.missing_text", "read.duplicate_id"]
 
 
-@pytest.mark.xfail(strict=True, reason="stages/read/parquet.py does not check that a Parquet string column is valid "
-                                       "UTF-8 (pyarrow does not check on read): the rows pass as documents and the "
-                                       "filter stage dies with a UnicodeDecodeError naming no file")
 def test_invalid_utf8_in_a_parquet_text_column_is_quarantined(tmp_path: Path) -> None:
     raw = pa.array([b"ok text", b"bad \xff\xfe text", b"\xed\xa0\x80 encoded surrogate"], pa.binary())
     path = tmp_path / "bad_utf8.parquet"
@@ -91,9 +89,6 @@ print(json.dumps({"documents": sum(r.documents.num_rows for r in results),
 """
 
 
-@pytest.mark.xfail(strict=True, reason="stages/read/jsonl.py: a line nested 1,000 deep makes polars.from_arrow "
-                                       "segfault in _parse_fast, and 100,000 deep overflows the C stack in pyarrow's "
-                                       "JSON reader: the process dies (a Ray worker, retried, then the run fails)")
 def test_a_deeply_nested_line_is_quarantined_not_a_crash(tmp_path: Path) -> None:
     """In a child process: the fault is a segfault, which would end pytest itself."""
     paths = []
