@@ -175,6 +175,32 @@ def _stage_bytes(report: Any, config: Any) -> dict[str, float]:
     return {"dedup": into_dedup / 1e6, "tokenize+pack+write": into_tokenize / 1e6}
 
 
+def output_digests(out: Path) -> dict[str, str]:
+    """sha256 of every output file, as tests/reliability compares two runs: every file under a final name except
+    `_work/` and report.json (timings); manifest.json with `config.ray` (num_cpus) dropped, re-serialised."""
+    import hashlib
+
+    digests = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
+               if p.is_file() and not p.name.startswith(".") and p.relative_to(out).parts[0] != "_work"
+               and p.name not in ("report.json", "manifest.json")}
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["config"].pop("ray", None)
+    digests["manifest.json"] = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+    return digests
+
+
+def determinism(rows: list[dict]) -> dict[str, Any] | None:
+    """Whether every run of `rows` (same corpus, config and seed; different CPU counts) wrote the same bytes."""
+    rows = [r for r in rows if r.get("output_sha256")]
+    if len(rows) < 2:
+        return None
+    ref = rows[0]["output_sha256"]
+    differ = {r["cpus"]: sorted(k for k in ref.keys() | r["output_sha256"].keys()
+                                if ref.get(k) != r["output_sha256"].get(k)) for r in rows[1:]}
+    return {"cpus": [r["cpus"] for r in rows], "files": len(ref), "identical": not any(differ.values()),
+            "differing_files": {str(c): d[:10] for c, d in differ.items() if d}}
+
+
 def run_ours(corpus: Corpus, cpus: int, out: Path, window_docs: int | None = None) -> dict[str, Any]:
     """One run of the whole pipeline on a fresh embedded Ray of `cpus` CPUs; figures per stage."""
     import ray
@@ -211,7 +237,8 @@ def run_ours(corpus: Corpus, cpus: int, out: Path, window_docs: int | None = Non
             "after_dedup": counts["documents_kept"], "tokens": counts["tokens"], "sequences": counts["sequences"],
             "fill": counts.get("fill"), "stages": stages,
             "dedup_steps": {k: round(float(v), 3) for k, v in (report.dedup_stats.get("seconds") or {}).items()},
-            "memory": {**sampler.summary(), **store}, "timeline": sampler.samples}
+            "memory": {**sampler.summary(), **store}, "timeline": sampler.samples,
+            "output_sha256": output_digests(out)}
 
 
 def parquet_copy(corpus: Corpus) -> list[str]:
@@ -237,11 +264,13 @@ def parquet_copy(corpus: Corpus) -> list[str]:
 
 
 def run_dedup_alone(corpus: Corpus, cpus: int) -> dict[str, Any]:
-    """Dedup alone (pipelines.dedup.dedup_dataset: signatures, both exchanges, verify) on the Parquet copy."""
+    """Dedup alone (pipelines.dedup.dedup_dataset: signatures, both exchanges, verify) on the Parquet copy, read one
+    task per file as the runner reads the filtered partitions."""
     import ray
 
     from pipelines.config import RayConfig
     from pipelines.dedup import dedup_dataset
+    from pipelines.runner import read_per_file
     from pipelines.session import start_ray
     from stages.dedup.config import DedupConfig
 
@@ -250,7 +279,7 @@ def run_dedup_alone(corpus: Corpus, cpus: int) -> dict[str, Any]:
     try:
         with TreeSampler() as sampler:
             t0 = time.perf_counter()
-            ds = ray.data.read_parquet(files)
+            ds = read_per_file(files, ["id", "text", "source", "meta"])  # as the runner reads dedup's input
             removed_ds, stats = dedup_dataset(ds, DedupConfig())
             removed = removed_ds.count()
             seconds = time.perf_counter() - t0
@@ -481,6 +510,9 @@ def main() -> None:
     p.add_argument("--plots", type=Path, default=PLOTS, help="folder for the PNGs")
     p.add_argument("--save", type=Path, help="write every figure measured to this JSON file, after each run")
     p.add_argument("--report", type=Path, nargs="+", help="no run: merge these --save files, print, plot, emit")
+    p.add_argument("--no-warmup", action="store_true",
+                   help="skip the untimed run on a small corpus that fills numba's on-disk caches first")
+    p.add_argument("--ray-stats", type=Path, help="append Ray Data's per-operator stats of every execution here")
     a = p.parse_args()
     if a.report:
         saved = _merge([json.loads(f.read_text()) for f in a.report])
@@ -499,6 +531,15 @@ def main() -> None:
                                         if k != "files"} | {"files": len(corpus.files)},
                              "environment": environment(("ray", "datatrove", "pyarrow", "numpy")),
                              "ours": None, "peer": None, "scaling": [], "dedup_scaling": []}
+
+    if a.ray_stats:
+        _log_ray_stats(a.ray_stats)
+    if not a.no_warmup:
+        warm = ensure_corpus(CorpusSpec(kind=a.kind, n_docs=400, seed=a.seed, n_files=4), procs=a.cpus)
+        t = time.perf_counter()
+        run_ours(warm, max(int(c) for c in (a.scaling or str(a.cpus)).split(",")), WORK / "warmup", a.window_docs)
+        print(f"warm-up (400 documents, untimed: numba's caches written once, not by the first timed run): "
+              f"{time.perf_counter() - t:.1f} s", flush=True)
 
     def save() -> None:
         if a.save:
@@ -527,6 +568,26 @@ def main() -> None:
         saved["peer"] = run_datatrove(corpus, saved["ours"]["cpus"], WORK / "datatrove")
         save()
     _finish(saved, a.plots)
+
+
+def _log_ray_stats(path: Path) -> None:
+    """Diagnostics: after each Ray Data execution of a run, append `Dataset.stats()` (operators, tasks, blocks,
+    seconds) to `path`."""
+    import ray.data
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for name in ("take_all", "materialize", "to_arrow_refs"):
+        method = getattr(ray.data.Dataset, name)
+
+        def logged(self: Any, *args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            result = _method(self, *args, **kwargs)
+            stats = (result if _name == "materialize" else self).stats()
+            with path.open("a") as f:
+                f.write(f"==== {_name}: {time.perf_counter() - t:.2f} s\n{stats}\n\n")
+            return result
+
+        setattr(ray.data.Dataset, name, logged)
 
 
 def _merge(parts: list[dict]) -> dict:
@@ -578,6 +639,12 @@ def _finish(saved: dict, plots: Path) -> None:
         "peer_docs_per_s": round(peer["docs_per_s"], 2) if peer else None,
         "after_dedup": ours["after_dedup"], "peer_after_dedup": peer["after_dedup"] if peer else None,
     }
+    same = determinism(scaling)
+    if same is not None:
+        print(f"determinism: runs at {same['cpus']} CPUs wrote {same['files']} output files, "
+              f"{'byte-identical' if same['identical'] else 'DIFFERENT: ' + json.dumps(same['differing_files'])}")
+        extra["identical_across_cpus"] = same["identical"]
+        extra["identical_cpus"] = same["cpus"]
     for n in sorted({16, max([r["cpus"] for r in scaling + dedup_scaling], default=0)}):
         for key, rows in ((f"efficiency_{n}", scaling), (f"dedup_efficiency_{n}", dedup_scaling)):
             e = efficiency(rows, n)

@@ -296,7 +296,7 @@ def _dedup(files: list[str], config: PipelineConfig, out: Path, work: Path) -> t
         from stages.dedup import REMOVED_SCHEMA
 
         files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]
-        ds = _read_per_file(files, ["id", "text", "source", "meta"])
+        ds = read_per_file(files, ["id", "text", "source", "meta"])
         removed_ds, stats = dedup_dataset(ds, config.dedup)
         dups = removed_ds.to_arrow_refs()
         dups = pa.concat_tables(ray.get(dups)) if dups else None
@@ -315,9 +315,9 @@ def _read_files(batch: pa.Table, columns: list[str]) -> pa.Table:
     return pa.concat_tables([pq.read_table(f, columns=columns) for f in batch.column("file").to_pylist()])
 
 
-def _read_per_file(files: list[str], columns: list[str]) -> ray.data.Dataset:
-    """One read task per partition file: `read_parquet` packs small files into one task, which ran the dedup maps
-    one or two wide on 16 CPUs (bench/README.md)."""
+def read_per_file(files: list[str], columns: list[str]) -> ray.data.Dataset:
+    """`columns` of Parquet `files`, one read task (and one block) per file: `read_parquet` packs small files into
+    one task, which ran the dedup maps one or two wide on 16 CPUs (bench/README.md)."""
     if not files:
         return ray.data.from_arrow(pa.table({c: pa.array([], pa.string()) for c in columns}))
     return ray.data.from_items([{"file": f} for f in files], override_num_blocks=len(files)).map_batches(
@@ -369,7 +369,7 @@ def _rewrite(files: list[str], dup_ids: pa.Array, config: PipelineConfig, out: P
     files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]
     if not files:
         return [], {"rewrites": 0, "kept": 0}
-    docs = _read_per_file(files, pq.read_schema(files[0]).names).map_batches(
+    docs = read_per_file(files, pq.read_schema(files[0]).names).map_batches(
         _drop_ids, fn_kwargs={"ids": dup_ids}, batch_format="pyarrow")
     rewrites = rewrite_dataset(docs, config.rewrite)
     raw_kept = docs.map_batches(_kept_only, batch_format="pyarrow")
