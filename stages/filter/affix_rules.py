@@ -39,10 +39,14 @@ from numba import njit
 _B = np.uint64(1_000_003)
 
 (F_PRE1, F_SUF1, F_DOTPRE, F_UPPER, F_LOWER, F_ALPHA, F_DIGIT, F_DOT_BEFORE, F_DOT_AFTER, F_INFIX1,
- F_UNSAFE) = (1 << i for i in range(11))
+ F_UNSAFE, F_HYPHEN_START) = (1 << i for i in range(12))
 """Per code point: prefix alone; suffix alone; `.` after it is a suffix; ALPHA_UPPER; ALPHA_LOWER; ALPHA; [0-9];
-`.` infix may follow it; `.` infix may precede it; infix alone; probes outside the model (defer to spaCy)."""
+`.` infix may follow it; `.` infix may precede it; infix alone; probes outside the model (defer to spaCy); first
+character of a hyphen alternative."""
 F_PROBED = 1 << 15
+
+_MAX_DIGIT_LITERAL = 5
+"""Longest currency or unit spaCy splits after a digit (`اكواب`, `km/h`); checked in `SpacyRules.__init__`."""
 
 _NEUTRAL = "\x01"
 """A character no prefix, suffix or infix rule names: the context of the one-character probes."""
@@ -68,11 +72,20 @@ def _py_hash(s: str) -> int:
     return h
 
 
+@njit(cache=True, inline="always")
+def _bloom_slot(length: int, first: int, last: int) -> int:
+    return (length * 40503 + first * 2654435761 + last * 97) & 0xFFFF
+
+
 @njit(cache=True)
 def _find(cps: np.ndarray, lo: int, hi: int, keys: np.ndarray, ids: np.ndarray, s_cps: np.ndarray,
-          s_off: np.ndarray) -> int:
-    """Index of the string cps[lo:hi] among stored strings (sorted hashes `keys` -> `ids`, verified), or -1."""
-    if hi <= lo:
+          s_off: np.ndarray, bloom: np.ndarray) -> int:
+    """Index of the string cps[lo:hi] among stored strings (sorted hashes `keys` -> `ids`, verified), or -1.
+
+    `bloom` (65536,) bool marks the (length, first, last character) of every stored string: most lookups stop
+    there (1 347 special cases fill ~2 % of it) without hashing the string.
+    """
+    if hi <= lo or not bloom[_bloom_slot(hi - lo, cps[lo], cps[hi - 1])]:
         return -1
     h = _hash(cps, lo, hi)
     k = np.searchsorted(keys, h)
@@ -150,7 +163,12 @@ def _suffix_len(cps: np.ndarray, lo: int, hi: int, flags: np.ndarray, suf_lit: n
         m = suf_off[k + 1] - suf_off[k]
         if n >= m and _has_at(cps, hi - m, hi, suf_lit, suf_off[k], suf_off[k + 1]):
             best = min(best, hi - m)
-    for k in range(len(dig_off) - 1):  # (?<=[0-9])(\+|currency|unit)
+    digit_near = False  # a digit-conditioned literal needs a digit within its length + 1 of the end
+    for j in range(max(lo, hi - _MAX_DIGIT_LITERAL - 1), hi):
+        if flags[cps[j]] & F_DIGIT:
+            digit_near = True
+            break
+    for k in range(len(dig_off) - 1 if digit_near else 0):  # (?<=[0-9])(\+|currency|unit)
         m = dig_off[k + 1] - dig_off[k]
         if n >= m + 1 and (flags[cps[hi - m - 1]] & F_DIGIT) and _has_at(cps, hi - m, hi, dig_lit, dig_off[k],
                                                                            dig_off[k + 1]):
@@ -184,7 +202,7 @@ def _infix_at(cps: np.ndarray, lo: int, hi: int, pos: int, flags: np.ndarray, hy
         return pos + 1
     if fp & (F_ALPHA | F_DIGIT):
         # (?<=[alpha 0-9])(?:-|–|—|--|---|——|~)(?=[alpha])
-        for k in range(len(hyph_off) - 1):
+        for k in range(len(hyph_off) - 1 if flags[c] & F_HYPHEN_START else 0):
             e = pos + hyph_off[k + 1] - hyph_off[k]
             if e < hi and _has_at(cps, pos, hi, hyph, hyph_off[k], hyph_off[k + 1]) and (flags[cps[e]] & F_ALPHA):
                 return e
@@ -198,10 +216,10 @@ def _infix_at(cps: np.ndarray, lo: int, hi: int, pos: int, flags: np.ndarray, hy
 def tokenize_chunks(cps: np.ndarray, offsets: np.ndarray, flags: np.ndarray, pre_lit: np.ndarray,
                     pre_off: np.ndarray, suf_lit: np.ndarray, suf_off: np.ndarray, dig_lit: np.ndarray,
                     dig_off: np.ndarray, hyph: np.ndarray, hyph_off: np.ndarray, sp_keys: np.ndarray,
-                    sp_ids: np.ndarray, sp_cps: np.ndarray, sp_off: np.ndarray, sp_tok_len: np.ndarray,
-                    sp_tok_off: np.ndarray, mt_keys: np.ndarray, mt_ids: np.ndarray, mt_cps: np.ndarray,
-                    mt_off: np.ndarray, mt_n_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                          np.ndarray, np.ndarray]:
+                    sp_ids: np.ndarray, sp_cps: np.ndarray, sp_off: np.ndarray, sp_bloom: np.ndarray,
+                    sp_tok_len: np.ndarray, sp_tok_off: np.ndarray, mt_keys: np.ndarray, mt_ids: np.ndarray,
+                    mt_cps: np.ndarray, mt_off: np.ndarray, mt_bloom: np.ndarray,
+                    mt_n_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """spaCy tokens of each chunk cps[offsets[i]:offsets[i+1]], as token ends.
 
     Returns status (n,) int8 (OK, DEFER, MATCHER, URL_CHECK), n_tokens (n,) int64, ends (len(cps),) int64
@@ -223,6 +241,8 @@ def tokenize_chunks(cps: np.ndarray, offsets: np.ndarray, flags: np.ndarray, pre
     mt_max_chars = 0
     for m in range(len(mt_off) - 1):
         mt_max_chars = max(mt_max_chars, mt_off[m + 1] - mt_off[m])
+    specials = (sp_keys, sp_ids, sp_cps, sp_off, sp_bloom)
+    matcher = (mt_keys, mt_ids, mt_cps, mt_off, mt_bloom)
     for i in range(n):
         s0, s1 = offsets[i], offsets[i + 1]
         safe = True
@@ -235,7 +255,7 @@ def tokenize_chunks(cps: np.ndarray, offsets: np.ndarray, flags: np.ndarray, pre
             continue
         out = s0  # next free slot in ends
         lo, hi = s0, s1
-        sp = _find(cps, s0, s1, sp_keys, sp_ids, sp_cps, sp_off)
+        sp = _find(cps, s0, s1, *specials)
         if sp >= 0:  # the whole chunk is a special case
             p = s0
             for k in range(sp_tok_off[sp], sp_tok_off[sp + 1]):
@@ -247,17 +267,17 @@ def tokenize_chunks(cps: np.ndarray, offsets: np.ndarray, flags: np.ndarray, pre
             n_pre, n_suf = 0, 0
             last_size = -1
             while hi > lo and hi - lo != last_size:
-                if _find(cps, lo, hi, sp_keys, sp_ids, sp_cps, sp_off) >= 0:
+                if _find(cps, lo, hi, *specials) >= 0:
                     break
                 last_size = hi - lo
                 pre = _prefix_len(cps, lo, hi, flags, pre_lit, pre_off)
-                if pre and hi > lo + pre and _find(cps, lo + pre, hi, sp_keys, sp_ids, sp_cps, sp_off) >= 0:
+                if pre and hi > lo + pre and _find(cps, lo + pre, hi, *specials) >= 0:
                     pre_ends[n_pre] = lo + pre
                     n_pre += 1
                     lo += pre
                     break
                 suf = _suffix_len(cps, lo + pre, hi, flags, suf_lit, suf_off, dig_lit, dig_off)
-                if suf and hi - suf > lo and _find(cps, lo, hi - suf, sp_keys, sp_ids, sp_cps, sp_off) >= 0:
+                if suf and hi - suf > lo and _find(cps, lo, hi - suf, *specials) >= 0:
                     suf_starts[n_suf] = hi - suf
                     n_suf += 1
                     hi -= suf
@@ -274,7 +294,7 @@ def tokenize_chunks(cps: np.ndarray, offsets: np.ndarray, flags: np.ndarray, pre
                 ends[out] = pre_ends[k]
                 out += 1
             if hi > lo:
-                sp = _find(cps, lo, hi, sp_keys, sp_ids, sp_cps, sp_off)
+                sp = _find(cps, lo, hi, *specials)
                 if sp >= 0:
                     p = lo
                     for k in range(sp_tok_off[sp], sp_tok_off[sp + 1]):
@@ -316,20 +336,23 @@ def tokenize_chunks(cps: np.ndarray, offsets: np.ndarray, flags: np.ndarray, pre
             for b in range(a, n_tok[i]):
                 if ends[s0 + b] - start_a > mt_max_chars:
                     break
-                m = _find(cps, start_a, ends[s0 + b], mt_keys, mt_ids, mt_cps, mt_off)
+                m = _find(cps, start_a, ends[s0 + b], *matcher)
                 if m >= 0 and mt_n_tokens[m] == b - a + 1:
                     status[i] = MATCHER
     return status, n_tok, ends, core_lo, core_hi
 
 
-def _sorted_strings(strings: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted hashes, their string ids, code points, offsets) for `_find`."""
+def _sorted_strings(strings: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted hashes, their string ids, code points, offsets, bloom) for `_find`."""
     off = np.zeros(len(strings) + 1, dtype=np.int64)
     np.cumsum([len(s) for s in strings], out=off[1:])
     cps = np.frombuffer("".join(strings).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
     hashes = np.array([_py_hash(s) for s in strings], dtype=np.uint64)
     order = np.argsort(hashes, kind="stable")
-    return hashes[order], order.astype(np.int64), cps, off
+    bloom = np.zeros(1 << 16, dtype=np.bool_)
+    for s in strings:
+        bloom[(len(s) * 40503 + ord(s[0]) * 2654435761 + ord(s[-1]) * 97) & 0xFFFF] = True
+    return hashes[order], order.astype(np.int64), cps, off, bloom
 
 
 def _literals(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -391,6 +414,9 @@ class SpacyRules:
         if (tokenizer.prefix_search(_NEUTRAL) or tokenizer.suffix_search(_NEUTRAL)
                 or list(tokenizer.infix_finditer("a" + _NEUTRAL + "a"))):
             raise RuntimeError(f"spaCy's rules changed: the probe context {_NEUTRAL!r} is an affix")
+        if max(map(len, digit_lits)) > _MAX_DIGIT_LITERAL:
+            raise RuntimeError(f"spaCy's units changed: one is longer than {_MAX_DIGIT_LITERAL} characters")
+        self._hyphen_starts = {h[0] for h in HYPHENS.split("|")}
         for u in digit_lits:
             m = tokenizer.suffix_search("1" + u)
             if m is None or m.start() != 1:
@@ -428,6 +454,8 @@ class SpacyRules:
             if ch != "." and any(m.start() == 1 and m.group() == "." for m in infix("a." + ch)):
                 f |= F_DOT_AFTER
             alone = [(m.start(), m.end()) for m in infix(_NEUTRAL + ch + _NEUTRAL)]
+            if ch in self._hyphen_starts:
+                f |= F_HYPHEN_START
             if alone == [(1, 2)] and ch != ".":
                 f |= F_INFIX1
             elif alone:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from stages.filter.affix_rules import SpacyRules
+from stages.filter.chunk_table import ChunkTable
 
 PY_WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 """Every character Python's `str.isspace()`, `split()` and `strip()` treat as whitespace (29 of them).
@@ -263,7 +264,7 @@ class WordSplitter:
         self._reset()
 
     def _reset(self) -> None:
-        self._chunk_id: dict[str, int] = {}
+        self._chunks = ChunkTable()
         self._chunk_tok_offsets = _Growable(np.int64)
         self._chunk_tok_offsets.extend(np.zeros(1, dtype=np.int64))
         self._chunk_tok_types = _Growable(np.int32)
@@ -294,23 +295,18 @@ class WordSplitter:
         return values, offsets
 
     def chunk_ids(self, chunks: pa.Array) -> np.ndarray:
-        """(n_chunks,) int64 cache ids of chunks, tokenizing the unseen ones with spaCy in one call."""
+        """(n_chunks,) int64 cache ids of chunks (a string array), tokenizing the unseen ones first."""
         if len(chunks) == 0:
             return np.zeros(0, dtype=np.int64)
-        enc = pc.dictionary_encode(chunks)
-        uniques = enc.dictionary.to_pylist()
-        if len(self._chunk_id) + len(uniques) > self.max_cached_chunks:
+        if self._chunks.n_ids + len(chunks) > self.max_cached_chunks:
             self._reset()
-        # One dict lookup per distinct chunk of the batch: Arrow has no persistent hash table across calls.
-        get = self._chunk_id.get
-        ids = np.fromiter((get(u, -1) for u in uniques), dtype=np.int64, count=len(uniques))
-        new = np.flatnonzero(ids < 0)
-        if len(new):
-            ids[new] = self._add_chunks([uniques[i] for i in new])
-        return ids[enc.indices.to_numpy(zero_copy_only=False)]
+        ids, first = self._chunks.ids(chunks)
+        if len(first):
+            self._add_chunks(chunks.take(pa.array(first)).to_pylist())
+        return ids
 
-    def _add_chunks(self, chunks: list[str]) -> np.ndarray:
-        """Tokenize new chunks and return their new ids.
+    def _add_chunks(self, chunks: list[str]) -> None:
+        """Tokenize new chunks and append their tokens, in the order `ChunkTable` gave them ids.
 
         Printable-ASCII chunks go through spaCy's rules compiled (`affix_rules`); the others, and the few those
         rules leave to spaCy, through `_plain_tokens` or spaCy itself. Every chunk's tokens tile it, so all tokens
@@ -355,9 +351,7 @@ class WordSplitter:
         base = self._chunk_tok_offsets.view[-1]
         self._chunk_tok_offsets.extend(base + np.cumsum(n_tok))
         self._chunk_tok_types.extend(types)
-        first_id = len(self._chunk_id)
-        self._chunk_id.update(zip(chunks, range(first_id, first_id + len(chunks))))
-        return np.arange(first_id, first_id + len(chunks), dtype=np.int64)
+        assert len(self._chunk_tok_offsets.view) - 1 == self._chunks.n_ids, "token data out of step with chunk ids"
 
     @staticmethod
     def _set_ends(ends: np.ndarray, n_tok: np.ndarray, offsets: np.ndarray, i: int, toks: list[str]) -> None:
