@@ -72,8 +72,10 @@ def _fold_shifted(x: np.ndarray, tmp: np.ndarray) -> None:
 
     r = (x & p) + (x >> 61) is x mod p or x mod p + p (then in [p, p + 7]). Adding 2^64 - p sends r < p to
     r + 2^64 - p (no wrap, order kept) and r >= p to r - p (wraps below all of those), so the minimum of the
-    shifted values is the shifted exact minimum; subtracting 2^64 - p afterwards gives it back.
-    Example (p = 7 for the sake of it, 2^64 read as 16): r = 3 -> 12, r = 9 (= 2 mod 7) -> 2, min -> 2 -> 2 - 9 = 2 mod 16.
+    shifted values is the shifted exact minimum; subtracting 2^64 - p afterwards gives back the folded r, which is
+    the residue unless r >= p (minhash_signatures recomputes results <= 7 or >= p exactly).
+    Example (p = 7 for the sake of it, 2^64 read as 16): r = 3 -> 12, r = 9 (= 2 mod 7) -> 2, min -> 2 -> 2 - 9 = 9
+    mod 16: the folded r = 9 >= p, which the caller recomputes exactly as 2.
     """
     np.right_shift(x, _S61, out=tmp)
     np.bitwise_and(x, MERSENNE_61, out=x)
@@ -118,6 +120,13 @@ def minhash_signatures(sh: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.
         red = np.minimum.reduceat(x, seg, axis=1)
         sig[:, docs] = np.minimum(sig[:, docs], red)
     if bits == 64:
-        sig[:, nonempty] -= _SHIFT  # back from the order-preserving form (wraps): the exact residues
+        sig[:, nonempty] -= _SHIFT  # back from the order-preserving form (wraps)
+        # The shifted form sorts every folded r >= p (residues 0..7) below every r < p and gives it back as r, not
+        # r - p: recompute any result <= 7 or >= p exactly (probability ~ 8 x shingles / 2^61 per value).
+        got = sig[:, nonempty]
+        for k, d in zip(*np.nonzero((got <= 7) | (got >= MERSENNE_61))):
+            doc = nonempty[d]
+            x = sh[doc_starts[doc]: doc_starts[doc] + counts[doc]] * a[k] + b[k]
+            sig[k, doc] = np.min(x % MERSENNE_61)
     out = np.ascontiguousarray(sig.T)
     return out.astype(np.uint32) if bits == 32 else out

@@ -332,6 +332,19 @@ def _doc_shingles(units, n_units, n_grams, cap, out):
 
 
 @numba.njit(cache=True, nogil=True)
+def _exact_min(sh, n_sh, ak, bk):
+    """min over the shingles of ((h * ak + bk) mod 2^64) mod (2^61 - 1), each residue reduced exactly."""
+    m = _MAX
+    for i in range(n_sh):
+        x = sh[i] * ak + bk
+        r = (x & _MERSENNE_61) + (x >> _S61)
+        if r >= _MERSENNE_61:
+            r -= _MERSENNE_61
+        m = min(m, r)
+    return m
+
+
+@numba.njit(cache=True, nogil=True)
 def _doc_minhash(sh, n_sh, a, b, bits32, row):
     """row[k] = min over the n_sh shingles h of ((h * a[k] + b[k]) mod 2^64) mod (2^61 - 1) (low 32 bits if bits32).
 
@@ -340,8 +353,11 @@ def _doc_minhash(sh, n_sh, a, b, bits32, row):
     The minimum is taken on int64 (AVX2 has a signed 64-bit compare, no unsigned one): 18 % faster here.
     64-bit: r = (x & p) + (x >> 61) is x mod p, or x mod p + p when x mod p <= 7; adding 2^63 - p (mod 2^64)
     sends r < p to [2^63 - p, 2^63 - 1] and r >= p (residues 0..7) to [-2^63, -2^63 + 7] as int64, so the
-    signed minimum is the shifted exact minimum. Example with residues 5 (r = 5) and 3 (r = p + 3): 5 -> 2^63 - p
-    + 5 > 0, p + 3 -> -2^63 + 3 < 0: the minimum gives back 3.
+    signed minimum is the exact minimum unless a folded r >= p takes part: then it wins (r = p + 7 sorts below
+    r = 3) and comes back as r, not r - p. A result <= 7 or >= p is therefore recomputed exactly (`_exact_min`);
+    that happens with probability ~ 8 x shingles / 2^61 per value, so it costs nothing measurable.
+    Example: residues 5 (r = 5) and 3 (r = p + 3) -> 2^63 - p + 5 > 0 and -2^63 + 3 < 0: the minimum is
+    r = p + 3 >= p, recomputed exactly as 3.
     """
     for k in range(a.shape[0]):
         ak, bk = a[k], b[k]
@@ -357,7 +373,10 @@ def _doc_minhash(sh, n_sh, a, b, bits32, row):
             for i in range(n_sh):
                 x = sh[i] * ak + bk
                 m = min(m, np.int64((x & _MERSENNE_61) + (x >> _S61) + _SIGNED_SHIFT))
-            row[k] = _U(m) - _SIGNED_SHIFT
+            res = _U(m) - _SIGNED_SHIFT  # the folded r of the minimum: r - p is the residue when r >= p
+            if res <= _U(7) or res >= _MERSENNE_61:
+                res = _exact_min(sh, n_sh, ak, bk)
+            row[k] = res
 
 
 @numba.njit(cache=True, nogil=True)

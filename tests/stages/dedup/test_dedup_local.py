@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.dedup_planted import exact_jaccard_pairs, load_passages, pair_metrics, planted_corpus
-from stages.dedup import DedupConfig, Scope, Verify, dedup_table, mark_duplicates
+from bench.dedup_planted import exact_jaccard_pairs, letter_word, load_passages, pair_metrics, planted_corpus
+from stages.dedup import DedupConfig, Keep, Scope, Verify, dedup_table, mark_duplicates
 from stages.reasons import count_reasons, split_kept
 
 
@@ -104,7 +104,27 @@ def test_mega_document_cap_and_big_buckets():
 
 
 @pytest.mark.parametrize("bad", [dict(n_grams=0), dict(bands=0), dict(signature_bits=16), dict(jaccard_threshold=0),
-                                 dict(max_shingles_per_doc=0), dict(max_pairs_group=1), dict(exchange_partitions=0)])
+                                 dict(max_shingles_per_doc=0), dict(max_pairs_group=1), dict(exchange_partitions=0),
+                                 dict(keep="best")])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="must"):
         DedupConfig(**bad)
+
+
+def test_keep_best_quality_end_to_end():
+    """keep=best_quality on copies (exact and near): each cluster keeps its highest quality_score whatever the ids
+    and input order; without the column the stage refuses before any work, naming the fix."""
+    words = [letter_word(i) for i in range(60)]  # letters only: normalisation turns digits into 0
+    long, near = " ".join(words), " ".join(words[:-1] + ["other"])  # one of 56 shingles differs: J = 55/57
+    texts = [long, long.upper(), near, "something else entirely, five words or more here"]
+    ids, scores = ["k0", "k1", "k2", "k3"], [0.2, 0.9, 0.5, 0.1]
+    table = _docs(texts, ids).append_column("quality_score", pa.array(scores, pa.float64()))
+    for perm in ([0, 1, 2, 3], [3, 2, 1, 0]):
+        removed, stats = dedup_table(table.take(perm), DedupConfig(keep=Keep.best_quality))
+        rows = {r["id"]: (r["reject_reason"], r["kept_id"]) for r in removed.to_pylist()}
+        assert rows == {"k0": ("dedup.exact", "k1"), "k2": ("dedup.near", "k1")}
+        assert stats["keep"] == "best_quality"
+    smallest, _ = dedup_table(table, DedupConfig())
+    assert set(smallest.column("kept_id").to_pylist()) == {"k0"}
+    with pytest.raises(ValueError, match="quality_score.*smallest_id"):
+        dedup_table(_docs(texts, ids), DedupConfig(keep=Keep.best_quality))

@@ -1,0 +1,92 @@
+"""The numba signature kernels equal the numpy reference bit for bit: the parity with datatrove and datasketch
+(test_dedup_minhash.py) and every stored band key rest on these values not moving.
+
+Reference: `unit_hashes` (xxhash's own xxh3-64 of each word) → `shingle_hashes` → `hashing.minhash_signatures`.
+"""
+import numpy as np
+import pyarrow as pa
+import pytest
+import xxhash
+
+from bench.dedup_planted import load_passages
+from stages.dedup import DedupConfig, DedupShingler, ShingleUnit, normalize_text, shingle_hashes, unit_hashes
+from stages.dedup import kernels
+from stages.dedup.hashing import MERSENNE_61, minhash_signatures
+
+EDGE_TEXTS = ["", "a", "one two three four", "  lead   and  trail  spaces here  ", "日本語 テキスト です ね はい ok",
+              "x" * 300 + " long word above 240 bytes " + "y" * 1500, "é ü ß ø å ç ñ " * 20]
+
+
+@pytest.fixture(scope="module")
+def norm():
+    texts = load_passages(limit=120) + EDGE_TEXTS
+    return normalize_text(pa.array(texts, pa.large_string()), DedupConfig().normalize)
+
+
+def test_xxh3_matches_xxhash_on_every_length():
+    """Every xxh3 branch (0, 1-3, 4-8, 9-16, 17-128, 129-240, > 240 with 1 kB blocks) at every length up to 1100,
+    with seed 0 (the word hashes) and a seed that changes the long-input secret."""
+    rng = np.random.default_rng(0)
+    lengths = list(range(1101)) + [2047, 2048, 2049, 3000, 4103]
+    pieces = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in lengths]
+    data = np.frombuffer(b"".join(pieces), np.uint8)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    for seed in (0, 2**63 + 5):
+        got = np.empty(len(pieces), np.uint64)
+        kernels.xxh3_64_many(data, offsets, np.uint64(seed), kernels.XXH3_SECRET, kernels.derived_secret(seed), got)
+        want = np.array([xxhash.xxh3_64_intdigest(p, seed) for p in pieces], np.uint64)
+        assert np.array_equal(got, want), [lengths[i] for i in np.flatnonzero(got != want)[:10]]
+
+
+@pytest.mark.parametrize("unit,n_grams,cap,bits", [("word", 5, 100_000, 64), ("word", 5, 100_000, 32),
+                                                   ("word", 2, 7, 64), ("char", 5, None, 64), ("char", 3, 40, 32)])
+def test_kernels_equal_numpy_reference(norm, unit, n_grams, cap, bits):
+    """Shingles, counts, capped flags and signatures (fused and flat paths) equal the numpy path."""
+    cfg = DedupConfig(shingle_unit=ShingleUnit(unit), n_grams=n_grams, max_shingles_per_doc=cap, signature_bits=bits)
+    shingler = DedupShingler(cfg)
+    units, unit_counts = unit_hashes(norm, cfg.shingle_unit, 0)
+    ref_sh, ref_counts = shingle_hashes(units, unit_counts, n_grams, cap)
+    ref_capped = np.maximum(unit_counts - n_grams + 1, 0) > ref_counts
+    ref_sig = minhash_signatures(ref_sh, ref_counts, shingler.a, shingler.b, bits)
+    sh, counts, capped = shingler.shingles_capped(norm)
+    assert np.array_equal(sh, ref_sh) and np.array_equal(counts, ref_counts) and np.array_equal(capped, ref_capped)
+    flat = shingler.signatures(sh, counts)
+    fused, fused_counts, fused_capped = shingler.text_signatures(norm)
+    assert flat.dtype == fused.dtype == ref_sig.dtype
+    assert np.array_equal(flat, ref_sig) and np.array_equal(fused, ref_sig)
+    assert np.array_equal(fused_counts, ref_counts) and np.array_equal(fused_capped, ref_capped)
+    assert (ref_counts == 0).any() and (ref_counts > 0).any(), "fixture must hold documents with and without shingles"
+    if cap is not None and cap < 100:
+        assert ref_capped.any(), "fixture must hit the cap"
+
+
+def test_residues_below_eight_take_the_exact_minimum():
+    """(x & p) + (x >> 61) is x mod p + p when x mod p <= 7, and the fast order puts those below every other
+    value: residue 7 (x = 2^64 - 1) must still lose to residue 3 (x = p + 3 folds exactly to 3). a = 1, b = 0
+    make x the shingle itself; the truth is computed with Python integers."""
+    p = int(MERSENNE_61)
+    docs = [[5, p + 3, 2**64 - 1], [], [p - 1, 2 * p + 7, 9], [2**64 - 1, p + 10], [2**64 - 2, 2**64 - 1]]
+    sh = np.array([h for d in docs for h in d], dtype=np.uint64)
+    counts = np.array([len(d) for d in docs], dtype=np.int64)
+    a, b = np.ones(2, np.uint64), np.array([0, 1], np.uint64)
+    for bits in (64, 32):
+        want = [[min(((h * int(a[k]) + int(b[k])) % 2**64) % p for h in d) % 2**bits for k in range(2)] if d else []
+                for d in docs]
+        got = np.full((len(docs), 2), np.iinfo(np.uint64).max, np.uint64)
+        kernels.flat_signatures(sh, counts, a, b, bits == 32, got)
+        ref = minhash_signatures(sh, counts, a, b, bits).astype(np.uint64)
+        for d, doc in enumerate(docs):
+            if doc:
+                assert got[d].tolist() == want[d] == ref[d].tolist(), (bits, d)
+    assert want[0][0] == 3 and want[3][0] == 7 and want[4][0] == 6
+def test_cap_reads_only_the_head_of_a_mega_document():
+    """A document far over the cap gets the signature of its first cap + n - 1 words and is flagged capped;
+    the kernel's scratch is bounded by the cap, not by the 200,000 words."""
+    words = [f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i // 676 % 26)}" for i in range(200_000)]
+    cfg = DedupConfig(max_shingles_per_doc=1000)
+    shingler = DedupShingler(cfg)
+    mega = pa.array([" ".join(words), " ".join(words[:1004])], pa.large_string())
+    sig, counts, capped = shingler.text_signatures(mega)
+    assert counts.tolist() == [1000, 1000] and capped.tolist() == [True, False]
+    assert np.array_equal(sig[0], sig[1])
+    assert shingler.kernel._scratch(np.array([0, 2_000_000])) == 1004
