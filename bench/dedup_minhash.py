@@ -215,6 +215,31 @@ def generated_corpus(n_docs: int, seed: int, words: int = 60) -> pa.Table:
                      "source": pa.array(["gen"] * n_docs, pa.string()), "meta": pa.array(["{}"] * n_docs, pa.string())})
 
 
+def _proc_status_bytes(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {key} (Linux only)")
+
+
+def map_peak_memory(n_docs: int, seed: int) -> dict:
+    """Peak RSS above the starting RSS while the signature map processes ONE batch of n_docs generated documents
+    (Ray hands a map a whole block when map_batches has no batch_size). Linux: VmHWM is reset through
+    /proc/self/clear_refs, so earlier peaks of this process do not count."""
+    table = generated_corpus(n_docs, seed)
+    sig_map = DedupSignatures(DedupConfig())
+    sig_map.process(table.slice(0, 100))  # kernels loaded
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _proc_status_bytes("VmRSS:")
+    t0 = time.perf_counter()
+    sig_map.process(table)
+    seconds = time.perf_counter() - t0
+    return {"docs": n_docs, "text_mb": table.column("text").nbytes / 1e6, "seconds": seconds,
+            "peak_above_start_mb": (_proc_status_bytes("VmHWM:") - base) / 1e6}
+
+
 def bench_ray(n_docs: int, cpus: int, seed: int) -> dict:
     """The whole dedup on a local Ray: seconds per phase, removed counts, peak RSS of the process tree."""
     import ray
@@ -281,7 +306,11 @@ def main() -> None:
     for lo, hi, n, got, want in curve:
         print(f"{lo:>7.2f} {hi:>5.2f} {n:>6} {got:>9.3f} {want:>7.3f}")
 
-    extra = {}
+    mem = map_peak_memory(50_000 if a.quick else 600_000, a.seed)
+    print(f"\nSignature map on one batch of {mem['docs']:,} generated docs ({mem['text_mb']:.0f} MB of text): "
+          f"peak RSS {mem['peak_above_start_mb']:.0f} MB above the start, {mem['seconds']:.1f} s")
+    extra = {"map_batch_docs": mem["docs"], "map_batch_text_mb": round(mem["text_mb"], 1),
+             "map_batch_peak_rss_mb": round(mem["peak_above_start_mb"], 1)}
     if ray_docs:
         r = bench_ray(ray_docs, a.cpus, a.seed)
         print(f"\nWhole dedup on local Ray ({r['cpus']} CPUs): {r['docs']:,} generated docs, {r['mb']:.1f} MB, "
@@ -290,8 +319,8 @@ def main() -> None:
               f"{r['candidate_pairs']:,}, verified {r['verified_edges']:,}; peak RSS {r['peak_rss_gb']:.2f} GB")
         for k, v in r["phases"].items():
             print(f"  {k:<16} {v:8.2f} s")
-        extra = {"ray_docs": r["docs"], "ray_cpus": r["cpus"], "ray_seconds": round(r["seconds"], 2),
-                 "ray_peak_rss_gb": round(r["peak_rss_gb"], 2)}
+        extra.update({"ray_docs": r["docs"], "ray_cpus": r["cpus"], "ray_seconds": round(r["seconds"], 2),
+                      "ray_peak_rss_gb": round(r["peak_rss_gb"], 2)})
     emit("dedup_minhash", metric="signatures_per_s_per_core", value=t_ours.per_s, unit="signatures/s",
          peer="datasketch", ratio=t_ours.per_s / t_ds.per_s, mb_per_s_per_core=round(t_ours.mb / t_ours.seconds, 3),
          ratio_raw_text=round(t_full.per_s / t_ds.per_s, 3), precision=round(default["precision_nn"], 4),
