@@ -150,9 +150,8 @@ def _suffix_len(cps: np.ndarray, lo: int, hi: int, flags: np.ndarray, suf_lit: n
             j -= 1
         if hi - j >= 2:
             best = j
-        elif n >= 2 and (flags[cps[hi - 2]] & F_DOTPRE):
-            best = hi - 1
-        elif n >= 3 and (flags[cps[hi - 2]] & F_UPPER) and (flags[cps[hi - 3]] & F_UPPER):
+        elif (n >= 2 and (flags[cps[hi - 2]] & F_DOTPRE)
+              or n >= 3 and (flags[cps[hi - 2]] & F_UPPER) and (flags[cps[hi - 3]] & F_UPPER)):
             best = hi - 1
         elif n >= 3 and cps[hi - 3] == 176 and (cps[hi - 2] == 70 or cps[hi - 2] == 102 or cps[hi - 2] == 67
                                                 or cps[hi - 2] == 99 or cps[hi - 2] == 75 or cps[hi - 2] == 107):
@@ -372,7 +371,14 @@ class SpacyRules:
     """Tables for `tokenize_chunks`, built once per process from a spaCy English tokenizer."""
 
     def __init__(self, tokenizer) -> None:  # spacy Tokenizer; untyped library
-        from spacy.lang.char_classes import ALPHA, ALPHA_LOWER, ALPHA_UPPER, CURRENCY, HYPHENS, UNITS
+        from spacy.lang.char_classes import (
+            ALPHA,
+            ALPHA_LOWER,
+            ALPHA_UPPER,
+            CURRENCY,
+            HYPHENS,
+            UNITS,
+        )
         from spacy.tokenizer import Tokenizer
 
         self._tok = tokenizer
@@ -381,8 +387,7 @@ class SpacyRules:
         self._alpha = re.compile(f"[{ALPHA}]")
         self._upper = re.compile(f"[{ALPHA_UPPER}]")
         self._lower = re.compile(f"[{ALPHA_LOWER}]")
-        unescape = lambda s: s.replace("\\", "")  # noqa: E731 - spaCy's lists escape `$` and `+` only
-        currency = [unescape(c) for c in CURRENCY.split("|")]
+        currency = [c.replace("\\", "") for c in CURRENCY.split("|")]  # spaCy's list escapes `$` only
         self.pre = _literals([c for c in currency if len(c) > 1])
         self.suf = _literals(["……", "'s", "'S", "’s", "’S"])
         digit_lits = sorted({"+", *currency, *UNITS.split("|")}, key=len, reverse=True)
