@@ -1,10 +1,13 @@
 """Shingles, MinHash signatures and LSH band keys for a whole batch at once (the map side of near dedup).
 
-Every document of a batch goes through the same numpy calls: the shingle hashes of the batch are one flat
-uint64 array with per-document counts, all permutations are applied by broadcasting over chunks of shingles laid
-out (permutation, shingle) so each numpy inner loop runs over contiguous shingles, and `np.minimum.reduceat`
-takes the per-document minimum. Cost: ~8 elementwise passes per (shingle, permutation), ~0.5 µs per shingle for
-112 permutations on one core here (bench/dedup_minhash.py); word hashing and shingle mixing are < 10 % of it.
+`TextMinHash` runs the numba kernels (stages/dedup/kernels.py) over the batch's UTF-8 buffer and offsets: one
+compiled pass per document hashes its words, mixes the shingles and keeps the 112 running minima, so no
+(shingles x permutations) or even flat per-batch shingle array exists. Measured on 2,136 real passages (3.55 MB,
+644,680 word 5-gram shingles, 112 permutations, one core of the shared 2-core box, load ~2.5, best of 7):
+44 ms from normalised text to signatures (68 ns per shingle: 27 ms permutations + minima, 17 ms word scan +
+xxh3 + shingle mixing) against 196 ms for the numpy path below, which stays as the readable reference the
+kernels are tested against: `unit_hashes` (dictionary-encode the words, xxh3 each distinct word) →
+`shingle_hashes` → `hashing.minhash_signatures` (broadcast over (permutation, shingle) chunks, reduceat).
 
 Intended differences from datatrove's `get_shingles` (listed in tests/stages/dedup/test_minhash.py):
 - words are the normalised text split on " " (datatrove: spaCy tokens of it; spaCy also splits "dont" etc.);
