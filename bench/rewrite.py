@@ -110,7 +110,7 @@ def main() -> None:
     p.add_argument("--docs", type=int, default=None, help="drafts of the stage run (default 3 quick, 24 full)")
     p.add_argument("--client-docs", type=int, default=None,
                    help="drafts of each client round, the first ones of --docs (default 3 quick, 8 full)")
-    p.add_argument("--max-tokens", type=int, default=384,
+    p.add_argument("--max-tokens", type=int, default=512,
                    help="max_tokens per reply of the stage run (parse success; a reply cut here is truncated)")
     p.add_argument("--max-plan-chars", type=int, default=200, help="maxLength of the task and plan strings")
     p.add_argument("--throughput-tokens", type=int, default=None,

@@ -27,6 +27,7 @@ def test_defaults_are_the_papers() -> None:
     ({"mix_token_ratio": -1.0}, "mix_token_ratio"),
     ({"max_draft_tokens": 0}, "max_draft_tokens"),
     ({"max_plan_chars": 0}, "max_plan_chars"),
+    ({"min_document_chars": 0}, "min_document_chars"),
     ({"prompt_file": "/nonexistent/prompt.txt"}, "prompt_file"),
     ({"refilter_reference": "/nonexistent/ref.jsonl"}, "refilter_reference"),
     ({"base_url": "127.0.0.1:8000"}, "base_url"),

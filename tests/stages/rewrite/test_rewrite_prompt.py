@@ -86,7 +86,7 @@ def test_json_outputs_send_the_schema_in_the_servers_dialect(output: Output) -> 
     assert fmt["type"] == str(output) and schema == output_schema(config)
     assert list(schema["properties"]) == list(JSON_FIELDS) == schema["required"]  # think, then write
     assert schema["properties"]["plan"]["maxLength"] == 300 and "maxLength" not in schema["properties"]["document"]
-    assert schema["properties"]["document"]["minLength"] == 1
+    assert schema["properties"]["document"]["minLength"] == config.min_document_chars == 20
     content = body["messages"][0]["content"]
     assert content.rstrip().endswith('Start with {"task": "') and all(f'"{f}"' in content for f in JSON_FIELDS)
     assert "Some draft." in content and "at least as long as the draft" in content
