@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.dedup import (BIG_GROUP_SCHEMA, EXACT_SCHEMA, FEATURE_SCHEMA, PAIR_SCHEMA, REMOVED_SCHEMA,
-                          SIGNATURE_SCHEMA, DedupConfig, DedupShingler, ExchangeShuffle, DedupSignatures, band_rows,
-                          candidate_features, candidate_ids, candidate_pairs, exact_candidates, finish_dedup,
-                          signature_stats, unique_pairs)
+                          SIGNATURE_SCHEMA, DedupConfig, DedupShingler, ExchangeShuffle, DedupSignatures, Keep,
+                          band_rows, candidate_features, candidate_ids, candidate_pairs, check_keep_input,
+                          exact_candidates, finish_dedup, signature_stats, unique_pairs)
 
 if TYPE_CHECKING:
     import ray.data
@@ -93,11 +93,15 @@ def dedup_dataset(ds: "ray.data.Dataset", config: DedupConfig) -> tuple["ray.dat
     """Removed documents of `ds` as a dataset (REMOVED_SCHEMA: id, reject_reason, cluster_id, kept_id,
     cluster_size) and the stage's stats (counts, largest clusters, seconds per exchange step).
 
-    ds: documents with at least `id`, `text` (and `source` under scope=per_source). Ids must be unique.
+    ds: documents with at least `id`, `text` (and `source` under scope=per_source, `quality_score` under
+    keep=best_quality: checked here first, which reads one block for the schema). Ids must be unique.
     """
     import ray.data
     from ray.data.context import ShuffleStrategy
 
+    if config.keep is Keep.best_quality:  # fail here, naming the fix, not as a RayTaskError from a worker
+        schema = ds.schema()
+        check_keep_input(list(schema.names) if schema is not None else [], config)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     sigs = ds.map_batches(_signatures, fn_kwargs={"config": config}, batch_format="pyarrow",

@@ -74,12 +74,12 @@ def _as_batch(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
     return batch
 
 
-def check_keep_input(schema: pa.Schema, config: DedupConfig) -> None:
-    """Raise ValueError if keep=best_quality and the documents have no `quality_score` column."""
-    if config.keep is Keep.best_quality and QUALITY not in schema.names:
+def check_keep_input(columns: list[str], config: DedupConfig) -> None:
+    """Raise ValueError if keep=best_quality and the documents' columns have no `quality_score`."""
+    if config.keep is Keep.best_quality and QUALITY not in columns:
         raise ValueError(
             f"dedup.keep=best_quality ranks documents by a `{QUALITY}` column, and the documents have none "
-            f"(columns: {', '.join(schema.names)}); turn on filter.quality (it writes `{QUALITY}`) and pass the "
+            f"(columns: {', '.join(columns)}); turn on filter.quality (it writes `{QUALITY}`) and pass the "
             f"column to dedup, or set dedup.keep: smallest_id")
 
 
@@ -128,7 +128,7 @@ class DedupSignatures:
         """SIGNATURE_SCHEMA rows, one per document in order. Works through the batch in slices of at most
         `_SLICE_BYTES` of text (a document longer than that is a slice of its own), so the normalised copies and
         per-document keys of a slice, not of the whole batch, are what is alive at a time."""
-        check_keep_input(batch.schema, self.config)
+        check_keep_input(batch.schema.names, self.config)
         parts = [self._process(_as_batch(batch.slice(start, stop - start)))
                  for start, stop in _byte_slices(batch.column("text"), _SLICE_BYTES)]
         if not parts:
@@ -174,7 +174,7 @@ class DedupSignatures:
 def candidate_features(batch: pa.RecordBatch | pa.Table, ids: pa.Array, config: DedupConfig,
                        shingler: DedupShingler | None = None) -> pa.RecordBatch:
     """FEATURE_SCHEMA rows for the documents of `batch` whose id is in `ids` (any order, duplicates allowed)."""
-    check_keep_input(batch.schema, config)
+    check_keep_input(batch.schema.names, config)
     batch = _as_batch(batch)
     shingler = shingler or DedupShingler(config)
     keep = pc.is_in(batch.column("id").cast(pa.string()), value_set=ids.cast(pa.string()))
