@@ -1,25 +1,25 @@
 """Word tokens as datatrove counts them (spaCy blank English, whitespace tokens dropped), for whole batches.
 
 datatrove 0.10.1 calls `spacy.blank("en")` on every document, three times in the FineWeb chain plus once per C4
-line for sentences; that is most of its ~100 documents/s. spaCy's tokenizer cuts the text into runs of
+line for sentences; that is most of its ~100-250 documents/s. spaCy's tokenizer cuts the text into runs of
 non-whitespace characters (`str.isspace`) and tokenizes each run on its own (tokenizer.pyx `_tokenize_affixes`),
-so the tokens of a document are the concatenation of the tokens of its runs. Carding therefore splits whole Arrow
-columns into runs (`utf8_split_whitespace`, whose whitespace set is Python's), dictionary-encodes them, and
-tokenizes only runs it has never seen: plain ones (marks around a word of letters or digits) by rule
-(`_plain_tokens`), the rest with spaCy in one call; a cache maps each run to its token types, and each type to
-the features the rules need. The tokens are spaCy's own: no approximation to list in the parity test.
+so the tokens of a document are the concatenation of the tokens of its runs ("chunks"). Carding therefore splits
+whole Arrow columns into chunks (`utf8_split_whitespace`, whose whitespace set is Python's), looks every chunk up
+in a compiled table (`chunk_table`), and tokenizes only chunks it has never seen: spaCy's own algorithm and rules,
+compiled (`affix_rules`), for ~98 % of them, spaCy itself for the rest (a token run that its special-case matcher
+rewrites, a URL), all new chunks of a batch at once; the table maps each chunk to its token types, and each type
+to the features the rules need. The tokens are spaCy's own: no approximation to list in the parity test.
 
-Measured (bench.filter_heuristics, one core, CPU seconds): on 20 000 bench documents 174 k runs are distinct,
-104 k of them plain; the splitter alone runs 7.4x datatrove's `split_into_words` on 600 documents and is about
-3/4 of the chain's time there, nearly all of it spaCy on new runs (~35 us per run), so the chain gets faster as
-the cache warms (a warm chain does 8 000 documents/s).
+Measured (one core, CPU seconds, 2-core machine at load 3-10): on 20 000 bench documents 174 k chunks are
+distinct and 3.6 k go to spaCy; the chain does ~9 000 documents/s there (spaCy on every new chunk, ~35 us each,
+held it at ~4 000). On fresh-cache synthetic web pages (`bench.corpus`, ~3 KB, nearly every chunk new to the
+batch) ~1 600 documents/s against ~1 100 before the compiled table and rules.
 
 The cache is bounded (`max_cached_chunks`) and dropped on pickling; its content never changes a result.
 """
 from __future__ import annotations
 
 import functools
-import re
 import sys
 import unicodedata
 from dataclasses import dataclass
@@ -67,7 +67,6 @@ def _sentence_punct() -> frozenset[str]:
 
 
 _HASH_BASE = np.uint64(1_000_003)
-_PLAIN = re.compile(r'([("\[]*)([^\W\d_]+|[0-9]+)([)"\],;:!?.]*)')
 _NOT_PUNCTUATION, _ALPHA, _CATEGORY_P = np.uint8(1), np.uint8(2), np.uint8(4)
 
 
@@ -111,49 +110,10 @@ def _tail_search(search):  # re.Pattern.search -> the same answers, faster
     return tail_search
 
 
-def _plain_tokens(chunk: str) -> list[str] | None:
-    """spaCy's tokens of a plain chunk without calling spaCy, or None when the chunk is not plain.
-
-    Plain: opening marks `( " [`, then one word of letters (`str.isalpha`) or ASCII digits, then closing marks
-    `) " ] , ; : ! ? .`. spaCy's English tokenizer strips such marks one by one as prefixes and suffixes
-    (LIST_PUNCT, LIST_QUOTES: no lookbehind), and no prefix, suffix, infix or URL pattern matches a word of
-    letters or digits, so the tokens are each opening mark, the word, each closing mark. Exceptions handled by
-    refusing: `.` right after the word splits only after an ASCII lower-case letter or a digit (`I.` stays
-    whole; spaCy's rule also takes other lower-case letters, refused here for simplicity), and a chunk where any
-    run of these tokens spells one of spaCy's special cases (`cannot`, `etc.`, `Mr.`, the emoticon `):`, which
-    spaCy's special-case matcher would merge) goes to spaCy.
-    tests/stages/filter/test_words.py checks this against spaCy on every distinct chunk of the bundled corpus;
-    on the benchmark's 20 000 documents it serves 104 k of 174 k distinct chunks.
-    """
-    m = _PLAIN.fullmatch(chunk)
-    if m is None:
-        return None
-    pre, word, suf = m.groups()
-    if not (word.isalpha() or word.isascii()):
-        return None
-    if ".." in suf:  # an ellipsis is one suffix token (`\\.\\.+`)
-        return None
-    if suf[:1] == "." and not (word[-1].isascii() and (word[-1].islower() or word[-1].isdigit())):
-        return None
-    tokens = [*pre, word, *suf]
-    specials = _special_cases()
-    for i in range(len(tokens)):  # any run of tokens spelling a special case (`):` is an emoticon) -> spaCy
-        for j in range(i + 1, len(tokens) + 1):
-            if "".join(tokens[i:j]) in specials:
-                return None
-    return tokens
-
-
 @functools.lru_cache(maxsize=1)
 def _spacy_rules() -> SpacyRules:
     """spaCy's English tokenizer rules, compiled (`affix_rules`), built once per process."""
     return SpacyRules(_blank_english().tokenizer)
-
-
-@functools.lru_cache(maxsize=1)
-def _special_cases() -> frozenset[str]:
-    """Strings spaCy's English tokenizer splits by exception (`cannot` -> `can not`), never by its patterns."""
-    return frozenset(_blank_english().tokenizer.rules)
 
 
 _FLAGS = np.full(sys.maxunicode + 1, 255, dtype=np.uint8)
@@ -308,8 +268,8 @@ class WordSplitter:
     def _add_chunks(self, chunks: list[str]) -> None:
         """Tokenize new chunks and append their tokens, in the order `ChunkTable` gave them ids.
 
-        Printable-ASCII chunks go through spaCy's rules compiled (`affix_rules`); the others, and the few those
-        rules leave to spaCy, through `_plain_tokens` or spaCy itself. Every chunk's tokens tile it, so all tokens
+        spaCy's rules, compiled (`affix_rules`), answer ~98 % of chunks; spaCy itself the rest (a token run the
+        special-case matcher rewrites, a URL core). Every chunk's tokens tile it, so all tokens
         are slices of the joined chunks: one Arrow string array over its UTF-8 bytes, dictionary-encoded, gives
         the type ids without a Python string per token.
         """
@@ -320,16 +280,9 @@ class WordSplitter:
         cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
         n_tok, ends, deferred = _spacy_rules().token_ends(joined, cps, offsets)
         if len(deferred):
-            hard: list[int] = []
-            for i in deferred.tolist():
-                toks = _plain_tokens(chunks[i])
-                if toks is None:
-                    hard.append(i)
-                else:
-                    self._set_ends(ends, n_tok, offsets, i, toks)
-            if hard:
-                for i, toks in zip(hard, self._spacy_tokens([chunks[i] for i in hard])):
-                    self._set_ends(ends, n_tok, offsets, i, toks)
+            hard = deferred.tolist()
+            for i, toks in zip(hard, self._spacy_tokens([chunks[i] for i in hard])):
+                self._set_ends(ends, n_tok, offsets, i, toks)
         total = int(n_tok.sum())
         first_tok = np.cumsum(n_tok) - n_tok
         flat_ends = ends[np.repeat(offsets[:-1] - first_tok, n_tok) + np.arange(total, dtype=np.int64)]
