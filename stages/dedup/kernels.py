@@ -439,10 +439,3 @@ def flat_signatures(sh, counts, a, b, bits32, sig):
         if c > 0:
             _doc_minhash(sh[pos:pos + c], c, a, b, bits32, sig[d])
         pos += c
-
-
-@numba.njit(cache=True, nogil=True)
-def xxh3_64_many(data, offsets, seed, sec, long_sec, out):
-    """out[d] = xxh3-64 of data[offsets[d]:offsets[d+1]] (for tests and the word-hash parity check)."""
-    for d in range(offsets.shape[0] - 1):
-        out[d] = xxh3_64(data, offsets[d], offsets[d + 1] - offsets[d], seed, sec, long_sec)
