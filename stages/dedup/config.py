@@ -107,7 +107,8 @@ class DedupConfig:
     """spec/dedup.md `keep`: smallest_id (deterministic from ids alone) or best_quality (`quality_score` column)."""
     max_shingles_per_doc: int | None = 100_000
     """carding: only the first this-many shingles of a document count (mega-document guard; Marin caps text at
-    500 000 chars for the same reason). None: no cap."""
+    500 000 chars for the same reason). It also bounds the signature kernel's scratch to 2 x (cap + n_grams - 1)
+    uint64 (1.6 MB) whatever the document's length. None: no cap (scratch follows the longest document)."""
     max_pairs_group: int = 64
     """carding: an LSH bucket of up to this many documents verifies all pairs; a larger one (boilerplate) verifies
     each member against its smallest id only and is listed in the report."""
