@@ -242,12 +242,17 @@ class C4Filter:
         kept = lines.filter(pa.array(alive))
         kept_off = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(doc[alive], minlength=n), out=kept_off[1:])
+        word_counts = None
         if c.min_num_sentences is not None:
-            sentences = np.bincount(doc[alive], weights=self._sentences(kept), minlength=n)
+            line_sentences, line_tokens = self._sentences(kept)
+            sentences = np.bincount(doc[alive], weights=line_sentences, minlength=n)
             rules.append(("too_few_sentences", sentences < c.min_num_sentences))
-        joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(kept_off.astype(np.int32)), kept.cast(pa.string())), "\n")
+            # the edited text is its kept lines joined by "\n" (whitespace), so its words are theirs
+            word_counts = np.bincount(doc[alive], weights=line_tokens, minlength=n).astype(np.int64)
+        joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(kept_off.astype(np.int32)), kept.cast(pa.string())),
+                                "\n")
         return FilterResult(reasons=combine_rule_masks(self.name, rules, n),
-                            text=strip(joined).cast(pa.large_string()))
+                            text=strip(joined).cast(pa.large_string()), word_counts=word_counts)
 
     @staticmethod
     def _match(lines: pa.Array, pattern: str) -> np.ndarray:
@@ -265,8 +270,9 @@ class C4Filter:
             out[long_lines] = longest > max_chars
         return out
 
-    def _sentences(self, lines: pa.Array) -> np.ndarray:
-        """(n_lines,) float64 sentences of each line, as datatrove's `len(split_into_sentences(line))`."""
+    def _sentences(self, lines: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(n_lines,) float64 sentences of each line, as datatrove's `len(split_into_sentences(line))`, and
+        (n_lines,) float64 word tokens of each line (`split_into_words`, whitespace tokens dropped)."""
         w = self.words
         chunks, line_chunks = w.split_chunks(lines)
         ids = w.chunk_ids(chunks)
@@ -276,5 +282,6 @@ class C4Filter:
         # Whitespace around chunks, from one pass over the lines' UTF-8 bytes (a regex split costs 3x more)
         data, offs = string_buffers(lines.cast(pa.large_string()))
         ws_before, ws_after = _separators(data, offs, line_chunks, _WS_TABLE)
-        return _sentences_per_line(line_chunks, chunk_tokens, types, w.type_array("sent_punct"),
-                                   w.type_array("punct"), ws_before, ws_after).astype(np.float64)
+        sentences = _sentences_per_line(line_chunks, chunk_tokens, types, w.type_array("sent_punct"),
+                                        w.type_array("punct"), ws_before, ws_after).astype(np.float64)
+        return sentences, np.diff(chunk_tokens[line_chunks]).astype(np.float64)

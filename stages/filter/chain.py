@@ -120,12 +120,15 @@ class FilterChain:
         scores: dict[str, np.ndarray] = {name: np.full(n, None, dtype=object) for name in SCORE_COLUMNS}
         text_edited = False
         shared: tuple[np.ndarray, Tokens] | None = None  # (rows, their tokens) of the current text
+        word_counts: np.ndarray | None = None  # (n,) words of the current text, where an editing filter gave them
         for f in self._filters:
             rows = np.flatnonzero(alive)
             if len(rows) == 0:
                 break
             sub = text if len(rows) == n else text.take(pa.array(rows))
-            if getattr(f, "uses_words", False):
+            if getattr(f, "uses_words", False) and getattr(f, "counts_words_only", False) and word_counts is not None:
+                result = f.evaluate(sub, n_words=word_counts[rows])
+            elif getattr(f, "uses_words", False):
                 # Gopher repetition, Gopher quality and FineWeb count the same words: split once per text version
                 if shared is None:
                     shared = (rows, self._words.tokens(sub))
@@ -142,6 +145,10 @@ class FilterChain:
                 text = _scatter_text(text, rows[passed], result.text.filter(pa.array(passed)))
                 text_edited = True
                 shared = None
+                word_counts = None
+                if result.word_counts is not None:
+                    word_counts = np.zeros(n, dtype=np.int64)
+                    word_counts[rows] = result.word_counts
             reasons[rows[failed]] = np.asarray(result.reasons.to_numpy(zero_copy_only=False), dtype=object)[failed]
             alive[rows[failed]] = False
 

@@ -77,9 +77,11 @@ class FineWebFilter:
         self.config = config
         self.words = words if words is not None else WordSplitter()
         self.uses_words = config.new_line_ratio is not None
+        self.counts_words_only = True  # `list_ratio` needs word counts, never the words
 
-    def evaluate(self, text: pa.Array, tokens: Tokens | None = None) -> FilterResult:
-        """tokens: `self.words.tokens(text)` when the caller has them already (the chain shares them)."""
+    def evaluate(self, text: pa.Array, tokens: Tokens | None = None, n_words: np.ndarray | None = None) -> FilterResult:
+        """tokens: `self.words.tokens(text)` when the caller has them already (the chain shares them); n_words:
+        (n,) their counts, enough here (C4 hands them over with its edited text)."""
         c = self.config
         n = len(text)
         raw_lines, raw_off = split_literal(text, "\n")
@@ -106,6 +108,7 @@ class FineWebFilter:
             dup_chars = per_text(line_off, repeated(lines, line_off) * char_lengths(lines))
             rules.append(("char_dup_ratio", ratio(dup_chars, char_lengths(text) - newlines) > c.char_duplicates_ratio))
         if c.new_line_ratio is not None:
-            n_words = (tokens if tokens is not None else self.words.tokens(text)).counts
+            if n_words is None:
+                n_words = (tokens if tokens is not None else self.words.tokens(text)).counts
             rules.append(("list_ratio", ratio(newlines, n_words) > c.new_line_ratio))
         return FilterResult(reasons=combine_rule_masks(self.name, rules, n))

@@ -14,11 +14,14 @@ class FilterResult:
     reasons: (n,) string, null where the filter keeps the text, else `<filter>.<rule>` of the first failing rule.
     columns: score columns this filter adds (each (n,)), e.g. `language_score`.
     text: the edited texts (C4 drops lines), or None when the filter does not edit.
+    word_counts: (n,) int64 word tokens of each edited text when the filter knows them (C4 does, from its kept
+        lines), so a later filter that only counts words need not split the edited texts again.
     """
 
     reasons: pa.Array
     columns: dict[str, pa.Array] = field(default_factory=dict)
     text: pa.Array | None = None
+    word_counts: np.ndarray | None = None
 
 
 def combine_rule_masks(filter_name: str, rules: list[tuple[str, np.ndarray]], n: int) -> pa.Array:

@@ -4,7 +4,7 @@ those runs from one pass over the lines' UTF-8 bytes (`c4._separators`), so odd 
 from __future__ import annotations
 
 import pyarrow as pa
-from datatrove.utils.text import split_into_sentences
+from datatrove.utils.text import split_into_sentences, split_into_words
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,13 +23,15 @@ C4 = C4Filter(C4Config())
 @settings(max_examples=80, deadline=None)
 @given(st.lists(lines, min_size=1, max_size=6))
 def test_sentences_per_line_match_datatrove(values: list[str]):
-    got = C4._sentences(pa.array(values, pa.large_string())).tolist()
-    assert got == [float(len(split_into_sentences(v))) for v in values], values
+    sentences, words = C4._sentences(pa.array(values, pa.large_string()))
+    assert sentences.tolist() == [float(len(split_into_sentences(v))) for v in values], values
+    # the word counts C4 hands to FineWeb with its edited text
+    assert words.tolist() == [float(len([w for w in split_into_words(v) if w.strip()])) for v in values], values
 
 
 def test_fixture_has_whitespace_tokens():
     """The strategy reaches lines with leading, inner and trailing whitespace runs other than one space."""
     line = "\u00a0The cat sat.  Yes!\tno? "
-    got = C4._sentences(pa.array([line, " " + line + "\u3000"], pa.large_string())).tolist()
+    got = C4._sentences(pa.array([line, " " + line + "\u3000"], pa.large_string()))[0].tolist()
     assert got == [float(len(split_into_sentences(line))), float(len(split_into_sentences(" " + line + "\u3000")))]
     assert got[0] >= 3
