@@ -122,15 +122,19 @@ def _r32(buf, i):
     return _load_u32(buf.ctypes.data + i)
 
 
-@numba.njit(cache=True, nogil=True)
-def _mul128_fold64(a, b):
-    """Low ^ high half of the 128-bit product a * b (xxhash's portable `XXH_mult64to128`)."""
-    a_lo, a_hi, b_lo, b_hi = a & _M32, a >> _S32, b & _M32, b >> _S32
-    lo_lo, hi_lo, lo_hi, hi_hi = a_lo * b_lo, a_hi * b_lo, a_lo * b_hi, a_hi * b_hi
-    cross = (lo_lo >> _S32) + (hi_lo & _M32) + lo_hi
-    upper = (hi_lo >> _S32) + (cross >> _S32) + hi_hi
-    lower = (cross << _S32) | (lo_lo & _M32)
-    return lower ^ upper
+@intrinsic
+def _mul128_fold64(typingctx, a, b):  # pragma: no cover - compiled
+    """Low ^ high half of the 128-bit product a * b (xxhash's `XXH3_mul128_fold64`): one LLVM i128 multiply,
+    a single `mul` on x86-64, instead of four 32 x 32 products with carries."""
+    sig = types.uint64(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        i128 = ir.IntType(128)
+        prod = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        hi = builder.trunc(builder.lshr(prod, ir.Constant(i128, 64)), ir.IntType(64))
+        return builder.xor(builder.trunc(prod, ir.IntType(64)), hi)
+
+    return sig, codegen
 
 
 @numba.njit(cache=True, nogil=True)
