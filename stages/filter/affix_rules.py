@@ -24,9 +24,12 @@ minus its prefix, the infix search the core), as in spaCy. What the rules cannot
 spaCy: a core holding `.` that spaCy's URL regex matches (checked with that regex), a token run spelling a
 special case whose matcher pattern would rewrite it, and characters whose probes disagree with the model above.
 
-tests/stages/filter/test_affix_rules.py compares the result with spaCy on every distinct chunk of the bundled
-corpus and on random chunks drawn from the characters the rules name; offline runs over 2 M random chunks found
-no difference. Speed: ~1 us per chunk against ~35 us for spaCy on a new chunk.
+tests/stages/filter/test_affix_rules.py compares the result with spaCy on random and hypothesis-generated chunks
+drawn from the characters and literals the rules name, test_words.py on every distinct chunk of the bundled
+corpus; offline, 2.75 M distinct random chunks of 1-14 such pieces (30 seeds x 100 k draws) and the 174 k
+distinct chunks of 20 000 bench documents gave no difference. The rules answer 98 % of those bench chunks (the
+rest: 2 005 matcher runs such as `):` ending `f(x):`, 1 555 URL cores) in ~1.2 us each, against ~35 us for spaCy
+on a new chunk.
 """
 from __future__ import annotations
 
