@@ -267,8 +267,8 @@ _SPACES = _U(0x2020202020202020)
 @numba.njit(cache=True, nogil=True)
 def _next_space(data, base, i, e):
     """Index of the first " " in data[i:e], or e. Eight bytes per step (SWAR: a byte of v ^ 0x20..20 is zero
-    where v has a space; the lowest flagged byte of (x - 0x01..01) & ~x & 0x80..80 is the first zero byte):
-    the byte loop alone took 8.4 ms of the 19.5 ms unit hashing of 3.55 MB of passages here.
+    where v has a space; the lowest flagged byte of (x - 0x01..01) & ~x & 0x80..80 is the first zero byte).
+    Word scan + xxh3 of 3.55 MB of passages: 22.8 ms against 35.3 ms with a byte loop (best of 25, same run).
     """
     while i + 8 <= e:
         x = _load_u64(base + i) ^ _SPACES
@@ -357,7 +357,8 @@ def _doc_minhash(sh, n_sh, a, b, bits32, row):
     """row[k] = min over the n_sh shingles h of ((h * a[k] + b[k]) mod 2^64) mod (2^61 - 1) (low 32 bits if bits32).
 
     Permutation outer, shingles inner: the inner loop is a min-reduction over a contiguous array with a, b fixed,
-    which LLVM vectorises (AVX2 here); measured 1.5x faster than the shingle-outer order with a row of minima.
+    which LLVM vectorises (AVX2 here); measured 2x faster than the shingle-outer order with a row of minima
+    (129 vs 259 ms for 644,680 shingles x 112, same run).
     The minimum is taken on int64 (AVX2 has a signed 64-bit compare, no unsigned one): 18 % faster here.
     64-bit: r = (x & p) + (x >> 61) is x mod p, or x mod p + p when x mod p <= 7; adding 2^63 - p (mod 2^64)
     sends r < p to [2^63 - p, 2^63 - 1] and r >= p (residues 0..7) to [-2^63, -2^63 + 7] as int64, so the
