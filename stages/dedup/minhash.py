@@ -189,5 +189,5 @@ def signature_similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
     return (sig_a == sig_b).mean(axis=1)
 
 
-__all__ = ["MERSENNE_61", "TextMinHash", "text_buffers", "band_keys", "lsh_probability", "minhash_signatures", "shingle_hashes",
-           "signature_similarity", "sorted_unique_sets", "unit_hashes"]
+__all__ = ["MERSENNE_61", "TextMinHash", "band_keys", "lsh_probability", "minhash_signatures", "shingle_hashes",
+           "signature_similarity", "sorted_unique_sets", "text_buffers", "unit_hashes"]
