@@ -116,6 +116,10 @@ class ShardSource:
     def _open(self, shard: int, entry: dict[str, Any], verify_checksums: bool) -> None:
         rel = entry["path"]
         path = self.out_dir / rel
+        root = self.out_dir.resolve()
+        if root not in path.resolve().parents:  # a manifest is input: its paths must not reach files elsewhere
+            raise ShardError(f"{rel}: shard path leaves the output folder {root} (listed in "
+                             f"{self.out_dir / 'manifest.json'})")
         if not path.is_file():
             raise ShardError(f"{rel}: missing file (listed in {self.out_dir / 'manifest.json'})")
         if verify_checksums and sha256_file(path) != entry.get("sha256"):

@@ -53,6 +53,21 @@ def test_count_mismatch_and_missing_file_named(make_output) -> None:
         ShardSource(out, verify_checksums=False)
 
 
+@pytest.mark.parametrize("escape", ["../outside.arrow", "absolute"])
+def test_manifest_path_leaving_the_folder_refused(make_output, tmp_path_factory, escape) -> None:
+    """A manifest is input: a path to a valid shard outside the folder (relative or absolute) is still refused."""
+    out = make_output(80, 32)
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    entry = next(s for s in manifest["shards"] if s["format"] == "arrow")
+    outside = tmp_path_factory.mktemp("elsewhere") / "outside.arrow" if escape == "absolute" else \
+        out.parent / "outside.arrow"
+    outside.write_bytes((out / entry["path"]).read_bytes())
+    entry["path"] = str(outside) if escape == "absolute" else escape
+    (out / MANIFEST_NAME).write_text(json.dumps({**manifest, "fingerprint": None}))
+    with pytest.raises(ShardError, match="leaves the output folder"):
+        ShardSource(out, read_format="arrow")
+
+
 def test_formats_agree_row_by_row(make_output) -> None:
     out = make_output(50, 32, loss_mask=True, group_rows=4)
     arrow = ShardSource(out, read_format="arrow")
