@@ -56,8 +56,9 @@ def drafts(n: int) -> list[tuple[str, str]]:
     out = []
     for i in range(n):
         topic = TOPICS[i % len(TOPICS)]
-        out.append((f"bench{i:03d}", f"{topic} - ok so {topic} is easy. first step do it. then next step, "
-                                     f"dont forget!! click here for more about {topic}. (part {i})"))
+        text = (f"{topic} - ok so {topic} is easy. first step do it. then next step, "
+                f"dont forget!! click here for more about {topic}. (part {i})")
+        out.append((f"bench{i:03d}", text))
     return out
 
 
