@@ -8,6 +8,18 @@ import ray
 
 from pipelines.config import RayConfig
 
+_WORKERS_PER_CPU = 3
+"""Worker processes an embedded Ray keeps, per CPU, before it kills idle ones (Ray's default: 1 per CPU).
+
+The runner's task stages (read+filter, dedup, packing) reuse the same worker processes, which have imported
+pyarrow, spaCy and the numba kernels once. The tokenizer's actor pool adds one process per CPU; with Ray's default
+limit the raylet then killed the idle task workers, and the next stage's tasks waited for cold processes that
+Ray starts a few at a time: on 16 CPUs an 11 s stretch at 2-3 busy CPUs before packing (device, 100k documents);
+on 2 CPUs, tasks after an actor stage took 4.8 s in new processes and 0.3 s in kept ones. Idle workers cost memory
+(about 0.7 GB private each after the filters), so the limit stays a small multiple of the CPUs. A cluster sets
+it on its own nodes: `ray start --system-config='{"num_workers_soft_limit": 48}'` for 16 CPUs.
+"""
+
 
 def start_ray(config: RayConfig) -> str:
     """Connect to or start Ray once per process; returns a one-line description for the report.
@@ -23,7 +35,9 @@ def start_ray(config: RayConfig) -> str:
         ray.init(address=address, **kwargs)
     else:
         # address="local": a new embedded Ray, never a stray `ray start` cluster found in /tmp/ray on this machine
-        ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False, **kwargs)
+        workers = _WORKERS_PER_CPU * (config.num_cpus or os.cpu_count() or 1)
+        ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False,
+                 _system_config={"num_workers_soft_limit": workers}, **kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = config.progress
     ctx.print_on_execution_start = False
