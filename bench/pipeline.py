@@ -495,6 +495,56 @@ def efficiency(rows: list[dict], cpus: int) -> float | None:
     return at["docs_per_s"] / one["docs_per_s"] / cpus
 
 
+# ---------------------------------------------------------------- the machine's own ceiling
+
+_BARRIER: Any = None
+
+
+def _init_contention(barrier: Any) -> None:
+    global _BARRIER
+    _BARRIER = barrier
+
+
+def _filter_one_partition(path: str, busy_s: float = 3.0) -> float:
+    """Median seconds of the filter chain on the documents of one corpus file, in this process, once warm, over
+    calls repeated for `busy_s`."""
+    from pipelines.config import load_config
+    from stages.filter import FilterChain
+    from stages.read import plan_partitions, read_partition
+
+    config = load_config(RECIPE, {"input.paths": [path]})
+    part = plan_partitions(config.input)[0]
+    docs = read_partition(part, config.input).documents.combine_chunks().to_batches()[0]
+    chain = FilterChain(config.filter)
+    chain.process(docs)  # warm: models, spaCy, numba caches
+    if _BARRIER is not None:
+        _BARRIER.wait()
+    samples: list[float] = []
+    start = time.perf_counter()
+    while not samples or time.perf_counter() - start < busy_s:
+        t = time.perf_counter()
+        chain.process(docs)
+        samples.append(time.perf_counter() - t)
+    return sorted(samples)[len(samples) // 2]
+
+
+def contention(corpus: Corpus, n: int) -> dict[str, Any]:
+    """The same CPU-bound work (the filter chain on one file) alone, then in `n` processes at once: the share of
+    single-process speed each of `n` busy cores keeps bounds the parallel efficiency any scheduler can reach."""
+    import multiprocessing as mp
+
+    path = str(corpus.files[0])
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        alone = pool.apply(_filter_one_partition, (path,))
+    barrier = ctx.Barrier(n)
+    with ctx.Pool(n, initializer=_init_contention, initargs=(barrier,)) as pool:
+        together = pool.map(_filter_one_partition, [path] * n)
+    mean = sum(together) / n
+    return {"processes": n, "alone_s": round(alone, 3), "together_mean_s": round(mean, 3),
+            "together_max_s": round(max(together), 3), "ceiling": round(alone / mean, 3)}
+
+
 # ---------------------------------------------------------------- main
 
 def main() -> None:
@@ -513,6 +563,8 @@ def main() -> None:
     p.add_argument("--no-warmup", action="store_true",
                    help="skip the untimed run on a small corpus that fills numba's on-disk caches first")
     p.add_argument("--ray-stats", type=Path, help="append Ray Data's per-operator stats of every execution here")
+    p.add_argument("--contention", type=int, metavar="N",
+                   help="also time the filter chain on one file alone and in N processes at once (efficiency ceiling)")
     a = p.parse_args()
     if a.report:
         saved = _merge([json.loads(f.read_text()) for f in a.report])
@@ -532,6 +584,12 @@ def main() -> None:
                              "environment": environment(("ray", "datatrove", "pyarrow", "numpy")),
                              "ours": None, "peer": None, "scaling": [], "dedup_scaling": []}
 
+    if a.contention:
+        saved["contention"] = contention(corpus, a.contention)
+        c = saved["contention"]
+        print(f"contention: the filter chain on one file takes {c['alone_s']} s alone and {c['together_mean_s']} s "
+              f"(max {c['together_max_s']} s) in each of {c['processes']} processes at once: ceiling {c['ceiling']}",
+              flush=True)
     if a.ray_stats:
         _log_ray_stats(a.ray_stats)
     if not a.no_warmup:
@@ -598,6 +656,7 @@ def _merge(parts: list[dict]) -> dict:
     with_ours = [p["ours"] for p in parts if p.get("ours")] + out["scaling"]
     out["ours"] = max(with_ours, key=lambda r: r["cpus"]) if with_ours else None
     out["peer"] = next((p["peer"] for p in parts if p.get("peer")), None)
+    out["contention"] = next((p["contention"] for p in parts if p.get("contention")), None)
     return out
 
 
@@ -639,6 +698,8 @@ def _finish(saved: dict, plots: Path) -> None:
         "peer_docs_per_s": round(peer["docs_per_s"], 2) if peer else None,
         "after_dedup": ours["after_dedup"], "peer_after_dedup": peer["after_dedup"] if peer else None,
     }
+    if saved.get("contention"):
+        extra["contention_ceiling"] = saved["contention"]["ceiling"]
     same = determinism(scaling)
     if same is not None:
         print(f"determinism: runs at {same['cpus']} CPUs wrote {same['files']} output files, "
