@@ -9,12 +9,14 @@ import pytest
 import xxhash
 
 from bench.dedup_planted import load_passages
-from stages.dedup import DedupConfig, DedupShingler, ShingleUnit, normalize_text, shingle_hashes, unit_hashes
+from stages.dedup import (DedupConfig, DedupShingler, ShingleUnit, TextMinHash, normalize_text, permutations,
+                          shingle_hashes, unit_hashes)
 from stages.dedup import kernels
-from stages.dedup.hashing import MERSENNE_61, minhash_signatures
+from stages.dedup.hashing import MERSENNE_61, fmix64, minhash_signatures
 
 EDGE_TEXTS = ["", "a", "one two three four", "  lead   and  trail  spaces here  ", "日本語 テキスト です ね はい ok",
-              "x" * 300 + " long word above 240 bytes " + "y" * 1500, "é ü ß ø å ç ñ " * 20]
+              "x" * 300 + " long word above 240 bytes " + "y" * 1500, "é ü ß ø å ç ñ " * 20,
+              "sixteen letters: abcdefghijklmnop, seventeen: abcdefghijklmnopq, eight: abcdefgh, nine: abcdefghi"]
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +39,18 @@ def test_xxh3_matches_xxhash_on_every_length():
                for start, n in zip(starts.tolist(), lengths)]
         want = [xxhash.xxh3_64_intdigest(p, seed) for p in pieces]
         assert got == want, [n for n, g, w in zip(lengths, got, want) if g != w][:10]
+
+
+@pytest.mark.parametrize("seed", [0, 2**63 + 5])
+def test_inline_short_word_hashes_match_xxhash(norm, seed):
+    """Words of 1-16 bytes are hashed inline (not through xxh3_64): with 1-grams a shingle is fmix64(word hash),
+    so the kernel's words must equal xxhash's on every length class, with the stage's seed 0 and another."""
+    a, b = permutations(4, 1)
+    sh, _, _ = TextMinHash(ShingleUnit.word, 1, None, seed, a, b, 64).shingles(norm)
+    units, _ = unit_hashes(norm, ShingleUnit.word, seed)
+    assert np.array_equal(sh, fmix64(units))
+    lengths = {len(w.encode()) for t in norm.to_pylist() for w in t.split(" ") if w}
+    assert {1, 3, 4, 8, 9, 16, 17} <= lengths and max(lengths) > 240, "fixture must hit every xxh3 length class"
 
 
 @pytest.mark.parametrize("unit,n_grams,cap,bits", [("word", 5, 100_000, 64), ("word", 5, 100_000, 32),
