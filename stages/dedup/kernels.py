@@ -8,11 +8,11 @@ batch size. The values are bit-identical to the numpy reference (`hashing.minhas
 `xxhash` package): tests/stages/dedup/test_dedup_kernels.py checks both, and xxh3 on every length 0..2100.
 
 Measured on 2,136 real passages (3.55 MB, 644,680 word 5-gram shingles, 112 permutations, one core of the
-shared 2-core box, load ~2.5, best of 7): normalised text → signatures in 44 ms, of which MinHash 27 ms
-(0.37 ns per (shingle, permutation): the AVX2 loop of `_doc_minhash`), word scan + xxh3 12-15 ms, shingle mixing
-~3 ms; the numpy path took 196 ms. Normalisation (pyarrow regex, normalize.py) costs 110-140 ms of the same
-text, so the raw-text map is bound by it, not by MinHash. Cold compile of these kernels: ~8 s on the box at
-load 11 (cache=True: once per checkout; ~1 s to load from the cache).
+shared 2-core box, load ~5, best of 11): normalised text → signatures in 37 ms, of which MinHash 27 ms
+(0.37 ns per (shingle, permutation): the AVX2 loop of `_doc_minhash`, 3 vpmuludq + ~12 other ops per 4 lanes),
+word scan + xxh3 ~6 ms, shingle mixing ~3 ms; the numpy path took 196 ms. Normalisation (pyarrow regex,
+normalize.py) costs 110-140 ms of the same text, so the raw-text map is bound by it, not by MinHash. Cold
+compile of these kernels: ~8 s on the box at load 11 (cache=True: once per checkout; ~1 s to load from cache).
 
 xxh3-64 follows the reference (xxHash 0.8, `XXH3_64bits_withSeed`): lengths 0, 1-3, 4-8, 9-16, 17-128,
 129-240 and the long (> 240 bytes, 1 kB blocks of 64-byte stripes) path; `long_secret` is the default secret

@@ -3,8 +3,8 @@
 `TextMinHash` runs the numba kernels (stages/dedup/kernels.py) over the batch's UTF-8 buffer and offsets: one
 compiled pass per document hashes its words, mixes the shingles and keeps the 112 running minima, so no
 (shingles x permutations) or even flat per-batch shingle array exists. Measured on 2,136 real passages (3.55 MB,
-644,680 word 5-gram shingles, 112 permutations, one core of the shared 2-core box, load ~2.5, best of 7):
-44 ms from normalised text to signatures (68 ns per shingle: 27 ms permutations + minima, 17 ms word scan +
+644,680 word 5-gram shingles, 112 permutations, one core of the shared 2-core box, load ~5, best of 11):
+37 ms from normalised text to signatures (57 ns per shingle: 27 ms permutations + minima, ~10 ms word scan +
 xxh3 + shingle mixing) against 196 ms for the numpy path below, which stays as the readable reference the
 kernels are tested against: `unit_hashes` (dictionary-encode the words, xxh3 each distinct word) →
 `shingle_hashes` → `hashing.minhash_signatures` (broadcast over (permutation, shingle) chunks, reduceat).
