@@ -55,6 +55,13 @@ def _headers(config: RewriteConfig) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
+def _redacted(text: str, config: RewriteConfig) -> str:
+    """Server text with the API key replaced by `***`, before it is cut or enters an error line or a row:
+    a server or proxy that echoes the Authorization header must not put the key into stderr or `rewrites/`."""
+    key = _api_key(config)
+    return text.replace(key, "***") if key else text
+
+
 def _parse_body(text: str) -> Reply:
     """A 200 body -> Reply; raises ValueError on a body that is not a chat completion."""
     data = json.loads(text)
@@ -124,13 +131,16 @@ class ChatClient:
             except TimeoutError:
                 return None, f"timeout after {self.config.timeout_s:g} s", "timeout", True, None
             except aiohttp.ClientError as exc:  # refused, reset, server gone mid-reply, bad HTTP
-                return None, f"connection error: {type(exc).__name__}: {exc}", "connection", True, None
+                return None, f"connection error: {type(exc).__name__}: {_redacted(str(exc), self.config)}", "connection", \
+                    True, None
         if status == 200:
             try:
                 return _parse_body(text), "", "", False, None
             except (ValueError, KeyError, IndexError, TypeError) as exc:
-                return None, f"malformed reply: {type(exc).__name__}: {str(exc)[:200]}", "malformed", True, None
-        return None, f"HTTP {status}: {text[:200]}", f"http_{status}", status in _RETRY_STATUS, retry_after
+                return None, f"malformed reply: {type(exc).__name__}: {_redacted(str(exc), self.config)[:200]}", \
+                    "malformed", True, None
+        return None, f"HTTP {status}: {_redacted(text, self.config)[:200]}", f"http_{status}", status in _RETRY_STATUS, \
+            retry_after
 
     async def complete(self, body: dict[str, Any]) -> Reply:
         """Send one request with retries; never raises for server faults: a final failure is `Reply(error=...)`."""
@@ -162,13 +172,13 @@ def list_models(config: RewriteConfig, timeout_s: float = 10.0) -> list[str]:
                                    timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
                 text = await resp.text(errors="replace")
                 if resp.status != 200:
-                    raise RuntimeError(f"HTTP {resp.status}: {text[:200]}")
+                    raise RuntimeError(f"HTTP {resp.status}: {_redacted(text, config)[:200]}")
                 return [m["id"] for m in json.loads(text)["data"]]
 
     try:
         return asyncio.run(_get())
     except (TimeoutError, aiohttp.ClientError, RuntimeError, ValueError, KeyError, TypeError) as exc:
-        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]  # one line, whatever the server said
+        detail = " ".join(_redacted(f"{type(exc).__name__}: {exc}", config).split())[:300]  # one line, whatever the server said
         raise EndpointError(
             f"rewrite: the LLM endpoint {config.base_url} does not answer GET /models ({detail}). "
             "Start the server (vLLM: `vllm serve MODEL`; SGLang: `python -m sglang.launch_server --model-path MODEL`;"
@@ -196,7 +206,7 @@ def _probe_output_format(config: RewriteConfig) -> None:
     except (TimeoutError, aiohttp.ClientError) as exc:
         status, text = 0, f"{type(exc).__name__}: {exc}"
     if status != 200:
-        detail = " ".join(text.split())[:300]
+        detail = " ".join(_redacted(text, config).split())[:300]
         other = "json_object" if config.output == Output.JSON_SCHEMA else "json_schema"
         raise EndpointError(
             f"rewrite.output={config.output}: the server at {config.base_url} refused a request with its "

@@ -86,9 +86,6 @@ def test_a_failed_request_row_does_not_hold_the_key(server) -> None:
     assert reply.error_kind == "http_401" and KEY not in (reply.error or "")
 
 
-@pytest.mark.xfail(strict=True, reason="stages/rewrite/client.py puts the server's error body (first 200 chars) into "
-                                       "the error line and the rewrite row's error: a server or proxy that echoes the "
-                                       "Authorization header puts the key into stderr and rewrites/*.parquet")
 def test_a_server_that_echoes_the_key_does_not_get_it_written(server) -> None:
     config, handler = server
     handler.echo = True
