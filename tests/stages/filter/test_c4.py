@@ -20,7 +20,7 @@ lines = st.lists(st.tuples(st.sampled_from(SPACES + [""]), st.sampled_from(WORDS
 C4 = C4Filter(C4Config())
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(lines, min_size=1, max_size=6))
 def test_sentences_per_line_match_datatrove(values: list[str]):
     sentences, words = C4._sentences(pa.array(values, pa.large_string()))
