@@ -330,24 +330,21 @@ def _read_files(batch: pa.Table, columns: list[str]) -> pa.Table:
     return pa.concat_tables([pq.read_table(f, columns=columns) for f in batch.column("file").to_pylist()])
 
 
-def _read_task_args() -> dict[str, Any]:
-    return {"num_cpus": 1}
-
-
 def read_per_file(files: list[str], columns: list[str]) -> ray.data.Dataset:
     """`columns` of Parquet `files`, one read task (and one block) per file: `read_parquet` packs small files into
     one task, which ran the dedup maps one or two wide on 16 CPUs (bench/README.md).
 
-    The read is kept out of Ray's operator fusion (Ray never fuses a map that has a `ray_remote_args_fn`): fused
-    with a downstream map that sets `batch_size` (dedup's signature and feature maps: 4096 documents), Ray bundles
-    the *file list* up to that many rows per task, so all 64 files of the 100k-document corpus went to one task and
-    dedup's signatures ran 1 CPU wide on 16 (device, 23.1 s). Unfused, the downstream map bundles whole blocks.
+    The read is kept out of Ray's operator fusion (Ray fuses two maps only when their remote args are equal; this
+    one names `max_retries=-1`, the value Ray Data gives every map task anyway): fused with a downstream map that
+    sets `batch_size` (dedup's signature and feature maps: 4096 documents), Ray bundles the *file list* up to that
+    many rows per task, so all 64 files of the 100k-document corpus went to one task and dedup's signatures ran
+    1 CPU wide on 16 (device, 23.1 s). Unfused, the downstream map bundles whole blocks (here ~4 files per task).
     """
     if not files:
         return ray.data.from_arrow(pa.table({c: pa.array([], pa.string()) for c in columns}))
     return ray.data.from_items([{"file": f} for f in files], override_num_blocks=len(files)).map_batches(
         _read_files, batch_size=1, batch_format="pyarrow", fn_kwargs={"columns": columns},
-        ray_remote_args_fn=_read_task_args)
+        max_retries=-1)
 
 
 def _dedup_enabled(config: PipelineConfig) -> bool:
