@@ -9,18 +9,21 @@ is checked first: datasketch fed carding's shingle hashes (identity hashfunc) an
 carding's 32-bit signatures bit for bit. Ends with the JSON line of DESIGN.md plus precision, recall (true J >=
 0.85, default config) and mean_abs_jaccard_error (vs datasketch, same shingles and permutations).
 
-Measured 2026-11-22 20:00 UTC on the shared 2-core dev machine (load average 3.4 at the start, 15 at the end;
-medians of 5, datasketch of 2): signatures from normalised text by the numba kernels (stages/dedup/kernels.py)
-20,254/s = 33.7 MB/s/core vs datasketch 765/s = 1.27 MB/s → ratio 26.5 (goal 20; the numpy path measured 3.4
-the same way under heavier load). From raw text incl. normalisation, exact key and band keys: 9.7 MB/s (7.6x),
-bound by pyarrow's regex normalisation (~60 % of it). Per shingle (best of 7, load 2.5): MinHash 27 ms of 44
-for 644,680 shingles x 112 permutations (0.37 ns per pair, AVX2), word scan + xxh3 12-15 ms, mixing ~3 ms.
-Signature map on ONE batch of 600,000 generated docs (131 MB text): peak RSS 60 MB above the start (the numpy
-path before the 8 MB slicing: 2,923 MB, i.e. the "3.0 GiB per worker" seen on the 16-core machine).
-Precision 1.0 (removed doc has a true >= 0.8 neighbour in its cluster), 0.9685 vs the kept doc (transitivity),
-recall 0.9974 for true J >= 0.85; 1,000,000 generated documents (210 MB) on a local 2-CPU Ray in 68 s
-(5.55 GB/h/core; signatures 27 s, exact exchange 4.5 s, band exchange 14 s, candidate features 18 s, verify
-2.3 s, components 0.3 s; before the kernels: 143 s, signatures 81 s), peak RSS of the process tree 7.3 GB
+Measured 2026-11-22 20:27 UTC on the shared 2-core dev machine (load average 4.5 during the signature rounds;
+5 interleaved rounds, best round; the median rounds give the same ratio, 24.06): signatures from normalised text
+by the numba kernels (stages/dedup/kernels.py) 58,846/s = 97.9 MB/s/core vs datasketch 2,444/s = 4.1 MB/s →
+ratio 24.1 (goal 20; the numpy path measured 3.4). Timing ours and datasketch in separate blocks instead gave
+16 and 26.5 on two runs of the same code: the load moves within seconds, hence the interleaving. From raw text
+incl. normalisation, exact key and band keys: 22.7 MB/s (5.6x), bound by pyarrow's regex normalisation (~70 %).
+Per 3.55 MB (best of 11, load 5): MinHash 27 ms of 37 for 644,680 shingles x 112 permutations (0.37 ns per
+pair, AVX2), word scan + xxh3 ~6 ms, mixing ~3 ms. What bounds the ratio: the MinHash loop at 3 vpmuludq + ~12
+other AVX2 ops per 4 (shingle, permutation) pairs; AVX-512 (vpmullq) would halve it, this CPU has none.
+Signature map on ONE batch of 600,000 generated docs (131 MB text): peak RSS 58 MB above the start (the numpy
+path: 2,923 MB, the "3.0 GiB per worker" seen on the 16-core machine; the kernels without the 8 MB slicing:
+1,090 MB). Precision 1.0 (removed doc has a true >= 0.8 neighbour in its cluster), 0.9685 vs the kept doc
+(transitivity), recall 0.9974 for true J >= 0.85; 1,000,000 generated documents (210 MB) on a local 2-CPU Ray in
+47 s (8.1 GB/h/core; signatures 17 s, exact exchange 2.7 s, band exchange 11 s, candidate features 12 s, verify
+2.0 s, components 0.3 s; before the kernels: 143 s, signatures 81 s), peak RSS of the process tree 7.6 GB
 (driver with the 1M-row table, raylet, object store and workers together).
 """
 from __future__ import annotations
