@@ -17,7 +17,8 @@ ratio 24.1 (goal 20; the numpy path measured 3.4). Timing ours and datasketch in
 incl. normalisation, exact key and band keys: 22.7 MB/s (5.6x), bound by pyarrow's regex normalisation (~70 %).
 Per 3.55 MB (best of 11, load 5): MinHash 27 ms of 37 for 644,680 shingles x 112 permutations (0.37 ns per
 pair, AVX2), word scan + xxh3 ~6 ms, mixing ~3 ms. What bounds the ratio: the MinHash loop at 3 vpmuludq + ~12
-other AVX2 ops per 4 (shingle, permutation) pairs; AVX-512 (vpmullq) would halve it, this CPU has none.
+other AVX2 ops per 4 (shingle, permutation) pairs (AVX2 has no 64-bit multiply; AVX-512's vpmullq is one
+instruction, not measured: this CPU has none).
 Signature map on ONE batch of 600,000 generated docs (131 MB text): peak RSS 58 MB above the start (the numpy
 path: 2,923 MB, the "3.0 GiB per worker" seen on the 16-core machine; the kernels without the 8 MB slicing:
 1,090 MB). Precision 1.0 (removed doc has a true >= 0.8 neighbour in its cluster), 0.9685 vs the kept doc
