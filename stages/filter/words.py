@@ -244,7 +244,10 @@ class WordSplitter:
 
     def split_chunks(self, text: pa.Array) -> tuple[pa.Array, np.ndarray]:
         """(non-empty whitespace-free chunks, (n+1,) int64 offsets per text): `str.split()` of every text."""
-        lists = pc.utf8_split_whitespace(pc.fill_null(text, ""))  # Arrow's whitespace == str.isspace (all 29)
+        # Arrow's whitespace == str.isspace (all 29). Trimmed first: pyarrow 26's utf8_split_whitespace reads past
+        # the end of the data buffer when the last string ends in non-ASCII whitespace ("... \xa0 "), and then
+        # ~14 % of calls return a stray " " piece (measured on 20,000 calls); trimmed texts never end in whitespace.
+        lists = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.fill_null(text, "")))
         values = pc.list_flatten(lists)
         parents = pc.list_parent_indices(lists).to_numpy()
         keep = pc.greater(pc.binary_length(values), 0)
