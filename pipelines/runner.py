@@ -27,6 +27,8 @@ from ray.data.context import ShuffleStrategy
 from packing import merge_stats, pack_window, rows_by_bucket
 from pipelines.config import PipelineConfig, to_dict
 from pipelines.manifest import MANIFEST_NAME, atomic_write_bytes, load_manifest, write_manifest
+from pipelines.paths import check_output_tree
+from pipelines.quality_threshold import fix_quality_threshold
 from pipelines.session import start_ray
 from pipelines.shards import write_shards
 from stages.filter import REWRITE_CANDIDATE, FilterChain
@@ -72,8 +74,15 @@ def run(config: PipelineConfig) -> RunReport:
     out = Path(config.output.dir)
     digest = config_hash(config)
     partitions = plan_partitions(config.input)  # a refused input fails here: no Ray started, no folder made
-    _prepare_output(out, digest, config.output.overwrite)
+    check_output_tree(out)  # no symlink under the output folder may lead writes outside it
     work = out / WORK / digest
+    if config.rewrite.enabled and not (work / "rewrite.done.json").exists():
+        from pipelines.rewrite import check_rewrite_endpoint
+
+        check_rewrite_endpoint(config.rewrite)  # a dead server fails now, not after read, filter and dedup
+    recipe = config
+    config, quality_cut = fix_quality_threshold(config, partitions)  # one threshold for every worker
+    _prepare_output(out, digest, config.output.overwrite)
     report = RunReport(out_dir=out, counts={})
     report.cluster = start_ray(config.ray)
 
@@ -128,7 +137,8 @@ def run(config: PipelineConfig) -> RunReport:
     write_manifest(out, {
         "carding_version": _version(),
         "config_hash": digest,
-        "config": to_dict(config),
+        "config": to_dict(recipe),
+        "quality_threshold": quality_cut,
         "tokenizer": tokenizer_spec,
         "packer": to_dict(config.pack),
         "row_tokens": config.pack.capacity,
@@ -311,7 +321,8 @@ def _dedup(files: list[str], config: PipelineConfig, out: Path, work: Path) -> t
         from stages.dedup import REMOVED_SCHEMA
 
         files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]
-        ds = read_per_file(files, ["id", "text", "source", "meta"])
+        ranked = ["quality_score"] if config.dedup.keep == "best_quality" else []  # keep: the best of a cluster
+        ds = read_per_file(files, ["id", "text", "source", "meta", *ranked])
         removed_ds, stats = dedup_dataset(ds, config.dedup)
         dups = removed_ds.to_arrow_refs()
         dups = pa.concat_tables(ray.get(dups)) if dups else None
