@@ -276,9 +276,11 @@ def _check_unique_ids(partitions: list[Partition], out: Path, work: Path) -> Non
 
     frames = []
     for part in partitions:
-        for path in (work / "filtered" / f"{part.key}.parquet", out / "rejected" / f"{part.key}.parquet"):
-            ids = pl.from_arrow(pq.read_table(path, columns=["id"]))
-            frames.append(ids.with_columns(pl.lit(part.path).alias("file")))
+        # filtered/ also carries the rewrite candidates, which rejected/ holds too: count only its kept rows there
+        kept = pq.read_table(work / "filtered" / f"{part.key}.parquet", columns=["id", REASON])
+        kept = kept.filter(pc.is_null(kept.column(REASON))).select(["id"])
+        for ids in (kept, pq.read_table(out / "rejected" / f"{part.key}.parquet", columns=["id"])):
+            frames.append(pl.from_arrow(ids).with_columns(pl.lit(part.path).alias("file")))
     ids = pl.concat(frames) if frames else pl.DataFrame({"id": [], "file": []})
     repeated = ids.filter(pl.col("id").is_duplicated())
     if repeated.height:
