@@ -7,11 +7,12 @@ a dry run writes nothing to the destination.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
 import pyarrow as pa
-
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -20,29 +21,48 @@ from pipelines.config import load_config
 from pipelines.manifest import load_manifest
 from pipelines.runner import run
 from pipelines.validate import validate_output
+from stages.filter import QualityTrainConfig, train_quality_classifier
+from tests.data.bad_inputs import prose
 from tests.pipelines.corpus import make_small_corpus
 
 pytestmark = pytest.mark.ray
 
 
-def recipe(tmp_path: Path, inputs: list[str], out: Path, extra: str = "") -> Path:
+def recipe(tmp_path: Path, inputs: list[str], out: Path, extra: str = "", filters: str = "") -> Path:
     path = tmp_path / "recipe.yaml"
     path.write_text(
         f"name: test\ninput:\n  paths: {json.dumps(inputs)}\noutput:\n  dir: {out}\n"
-        "filter:\n  length: {min_chars: 100}\n"
+        "filter:\n  length: {min_chars: 100}\n" + filters +
         "tokenize: {scheme: bytes}\npack: {packer: best_fit, max_tokens: 512}\n"
         "shards: {formats: [parquet, arrow]}\nray: {progress: false}\n" + extra
     )
     return path
 
 
+def _quality_model(tmp_path: Path) -> Path:
+    """A fastText quality model: generated prose (the corpus's kind) against word salad of web junk."""
+    rng = random.Random(3)
+    junk = ["click", "here", "buy", "now", "free", "login", "cookie", "subscribe", "deal", "menu", "home", "#tag"]
+    (tmp_path / "pos.jsonl").write_text("".join(json.dumps({"text": prose(rng, rng.randint(20, 150))}) + "\n"
+                                                for _ in range(200)))
+    (tmp_path / "neg.jsonl").write_text("".join(json.dumps({"text": " ".join(rng.choice(junk) for _ in range(
+        rng.randint(20, 150)))}) + "\n" for _ in range(200)))
+    model = tmp_path / "quality.bin"
+    train_quality_classifier(QualityTrainConfig(positive_paths=[str(tmp_path / "pos.jsonl")],
+                                                negative_paths=[str(tmp_path / "neg.jsonl")], dim=16, epoch=5), model)
+    return model
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, local_ray):
-    """One real run shared by the tests below (a run costs tens of seconds on 2 cores)."""
+    """One real run shared by the tests below (a run costs tens of seconds on 2 cores). The quality filter keeps
+    the top 80 % (one threshold fixed on the driver) and dedup keeps the best-scoring copy."""
     tmp_path = tmp_path_factory.mktemp("run")
     folder, expected = make_small_corpus(tmp_path)
     out = tmp_path / "out"
-    config = load_config(recipe(tmp_path, [str(folder), "data/sample/html"], out))
+    filters = f"  quality: {{model_path: {_quality_model(tmp_path)}, keep_top_fraction: 0.8}}\n"
+    config = load_config(recipe(tmp_path, [str(folder), "data/sample/html"], out, "dedup: {keep: best_quality}\n",
+                                filters))
     return config, run(config), out, expected
 
 
@@ -55,8 +75,18 @@ def test_run_accounts_for_every_record_and_traces_every_token(finished_run) -> N
         for reason, n in exp["quarantined"].items():
             assert c["quarantined"].get(reason, 0) >= n, (name, reason)
     assert c["quarantined"]["read.malformed_json"] == 1 and c["quarantined"]["read.invalid_utf8"] == 2
-    assert c["removed"].get("dedup.exact", 0) >= 3, "the planted copies are removed as exact duplicates"
+    # each planted copy is removed as an exact duplicate, unless the quality cut removed it and its original
+    dups = set(pq.read_table(out / "duplicates").column("id").to_pylist())
+    low = set(pq.read_table(out / "rejected").filter(
+        pc.equal(pq.read_table(out / "rejected").column("reject_reason"), "quality.low_score")).column("id").to_pylist())
+    for i in range(3):
+        pair = {f"prose-{i}", f"copy-{i}"}
+        assert len(pair & dups) == 1 or pair <= low, (i, pair & dups, pair & low)
+    assert 1 <= c["removed"].get("dedup.exact", 0) <= len(dups)  # a copy of a rewrite candidate counts as quality
     assert c["documents_kept"] > 0 and c["sequences"] > 0 and report.counts == c
+    cut = manifest["quality_threshold"]
+    assert cut["keep_top_fraction"] == 0.8 and c["removed"]["quality.low_score"] > 0 and 0 < cut["min_score"] < 1
+    assert manifest["config"]["filter"]["quality"]["keep_top_fraction"] == 0.8, "the manifest keeps the recipe"
     # every quarantine row names its file; the total matches the report
     quarantine = pq.read_table(out / "quarantine").to_pylist()
     assert all(row["file"] and row["reason"].startswith("read.") for row in quarantine)
