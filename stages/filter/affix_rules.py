@@ -39,6 +39,8 @@ import sys
 import numpy as np
 from numba import njit
 
+from stages.filter.chunk_table import same_span
+
 _B = np.uint64(1_000_003)
 
 (F_PRE1, F_SUF1, F_DOTPRE, F_UPPER, F_LOWER, F_ALPHA, F_DIGIT, F_DOT_BEFORE, F_DOT_AFTER, F_INFIX1,
@@ -95,14 +97,8 @@ def _find(cps: np.ndarray, lo: int, hi: int, keys: np.ndarray, ids: np.ndarray, 
     while k < len(keys) and keys[k] == h:
         s = ids[k]
         a, b = s_off[s], s_off[s + 1]
-        if b - a == hi - lo:
-            same = True
-            for j in range(hi - lo):
-                if s_cps[a + j] != cps[lo + j]:
-                    same = False
-                    break
-            if same:
-                return s
+        if b - a == hi - lo and same_span(s_cps, a, cps, lo, hi - lo):
+            return s
         k += 1
     return -1
 

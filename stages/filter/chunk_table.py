@@ -25,6 +25,16 @@ def _fnv(data: np.ndarray, a: int, b: int) -> np.uint64:
     return h ^ (h >> np.uint64(29))
 
 
+@njit(cache=True, inline="always")
+def same_span(x: np.ndarray, x0: int, y: np.ndarray, y0: int, n: int) -> bool:  # pragma: no cover - compiled
+    """x[x0:x0 + n] == y[y0:y0 + n], element by element: the check behind a hash match, so equal hashes of
+    different strings never merge them."""
+    for j in range(n):
+        if x[x0 + j] != y[y0 + j]:
+            return False
+    return True
+
+
 @njit(cache=True)
 def _lookup_or_insert(data: np.ndarray, offs: np.ndarray, slots: np.ndarray, hashes: np.ndarray,
                       arena: np.ndarray, arena_off: np.ndarray, n_ids: int) -> tuple[np.ndarray, int]:
@@ -43,15 +53,9 @@ def _lookup_or_insert(data: np.ndarray, offs: np.ndarray, slots: np.ndarray, has
             c = slots[slot]
             if hashes[c] == h:
                 x, y = arena_off[c], arena_off[c + 1]
-                if y - x == b - a:
-                    same = True
-                    for j in range(b - a):
-                        if arena[x + j] != data[a + j]:
-                            same = False
-                            break
-                    if same:
-                        found = c
-                        break
+                if y - x == b - a and same_span(arena, x, data, a, b - a):
+                    found = c
+                    break
             slot = (slot + 1) & mask
         if found < 0:
             found = n_ids
