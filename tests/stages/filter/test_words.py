@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import spacy
@@ -73,3 +74,19 @@ def test_chunks_of_a_text_ending_in_non_ascii_whitespace_are_stable():
         chunks, offsets = splitter.split_chunks(pa.array(texts, pa.large_string()))
         got = chunks.to_pylist()
         assert [got[offsets[j]:offsets[j + 1]] for j in range(len(texts))] == [t.split() for t in texts], i
+
+
+def test_spacy_loads_without_torch_and_torch_still_imports_after() -> None:
+    """A filter worker's spaCy must not pull in PyTorch (seconds per Ray worker), and must not break it either."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from stages.filter.words import WordSplitter\n"
+            "WordSplitter().nlp\n"
+            "assert 'torch' not in sys.modules and 'cupy' not in sys.modules, 'spaCy pulled in torch'\n"
+            "import importlib.util\n"
+            "if importlib.util.find_spec('torch') is not None:\n"
+            "    import torch\n"
+            "    assert torch.tensor([1, 2]).sum().item() == 3\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parents[3]))
