@@ -10,7 +10,9 @@ Out: the REMOVED rows only (clusters.REMOVED_SCHEMA): id, reject_reason (`dedup.
 
 Maps, in order: `DedupSignatures.process` (normalise, xxh3-128 exact key, shingles, MinHash, band keys) →
 `exact_candidates` / `band_rows` + `candidate_pairs` per hash partition → `candidate_features` (normalised text
-and shingle sets of candidates only) → `finish_dedup` (`verify_exact`, `verify_pairs`, `resolve_clusters`).
+and shingle sets of candidates only) → `finish_dedup` = `verify_candidates` (`verify_exact`, `verify_pairs`) +
+`finish_clusters` (`resolve_clusters`); the Ray path runs `verify_candidates` on shares of the candidates in
+tasks and `finish_clusters` on the driver.
 `mark_duplicates` adds the reasons to a document batch given the removed rows.
 """
 from __future__ import annotations
@@ -23,7 +25,8 @@ from stages.dedup.candidates import (BAND_ROW_SCHEMA, BIG_GROUP_SCHEMA, EXACT_SC
 from stages.dedup.clusters import EXACT, NEAR, REMOVED_SCHEMA, connected_components, keep_rank, resolve_clusters
 from stages.dedup.config import DedupConfig, ExchangeShuffle, Keep, NormalizeConfig, Scope, ShingleUnit, Verify
 from stages.dedup.hashing import permutations
-from stages.dedup.local import candidate_ids, dedup_table, finish_dedup, signature_stats
+from stages.dedup.local import (candidate_ids, dedup_table, finish_clusters, finish_dedup, signature_stats,
+                                verify_candidates)
 from stages.dedup.minhash import (TextMinHash, band_keys, lsh_probability, minhash_signatures, shingle_hashes,
                                   signature_similarity, sorted_unique_sets, text_buffers, unit_hashes)
 from stages.dedup.normalize import normalize_text
@@ -46,8 +49,9 @@ __all__ = [
     "NEAR_EDGE_SCHEMA", "PAIR_SCHEMA", "QUALITY", "REMOVED_SCHEMA", "SIGNATURE_SCHEMA", "DedupConfig",
     "DedupShingler", "DedupSignatures", "ExchangeShuffle", "Keep", "NormalizeConfig", "Scope", "ShingleUnit",
     "TextMinHash", "Verify", "band_keys", "band_rows", "candidate_features", "candidate_ids", "candidate_pairs",
-    "check_keep_input", "connected_components", "dedup_table", "exact_candidates", "finish_dedup",
+    "check_keep_input", "connected_components", "dedup_table", "exact_candidates", "finish_clusters", "finish_dedup",
     "jaccard_of_sets", "keep_rank", "lsh_probability", "mark_duplicates", "minhash_signatures", "normalize_text",
     "permutations", "resolve_clusters", "shingle_hashes", "signature_similarity", "signature_stats",
-    "sorted_unique_sets", "text_buffers", "unique_pairs", "unit_hashes", "verify_exact", "verify_pairs",
+    "sorted_unique_sets", "text_buffers", "unique_pairs", "unit_hashes", "verify_candidates", "verify_exact",
+    "verify_pairs",
 ]

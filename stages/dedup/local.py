@@ -47,31 +47,58 @@ def _distinct_keys(exact_rows: pa.Table) -> int:
     return len(keys)
 
 
+def verify_candidates(exact_rows: pa.Table, pairs: pa.Table, features: pa.Table,
+                      config: DedupConfig) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """Verification of one share of the candidates: (exact edges, near: every pair with its similarity, counts).
+
+    A share is any set of whole exact groups (every row of an exact key) and of unique pairs; `features` must hold
+    a row for each of their ids (more rows are fine). The counts (exact_candidates, exact_collisions,
+    candidate_pairs, verified_edges, rejected_pairs) of disjoint shares add up to those of their union, which is
+    what lets the Ray path verify in many tasks and still report the single-process numbers.
+    """
+    exact_edges = verify_exact(exact_rows, features)
+    near = verify_pairs(pairs, features, config)
+    n_edges = int(pc.sum(near.column("edge")).as_py() or 0) if near.num_rows else 0
+    counts = {"exact_candidates": exact_rows.num_rows,
+              "exact_collisions": exact_rows.num_rows - exact_edges.num_rows - _distinct_keys(exact_rows),
+              "candidate_pairs": pairs.num_rows, "verified_edges": n_edges, "rejected_pairs": pairs.num_rows - n_edges}
+    return exact_edges, near, counts
+
+
+def finish_clusters(exact_edges: pa.Table, near_edges: pa.Table, big_groups: pa.Table, quality: pa.Table | None,
+                    counts: dict[str, int], config: DedupConfig) -> tuple[pa.Table, dict]:
+    """Components and keep-one from verified edges: (removed rows, stats without signature counts).
+
+    near_edges: NEAR_EDGE_SCHEMA rows (only edge=true ones count; the Ray path sends only those). quality: None,
+    or (id, quality_score) rows covering every node of an edge (duplicate ids allowed, with equal scores). counts:
+    `verify_candidates` counts summed over the shares, plus candidates_without_quality.
+    """
+    t0 = time.perf_counter()
+    removed, cluster_stats = resolve_clusters(exact_edges, near_edges, config.report_top_clusters, quality)
+    big = big_groups.sort_by([("size", "descending"), ("band_key", "ascending")]).slice(0, config.report_top_clusters)
+    stats = {
+        **{k: counts[k] for k in ("exact_candidates", "exact_collisions", "candidate_pairs", "verified_edges",
+                                  "rejected_pairs")},
+        "keep": str(config.keep),
+        "candidates_without_quality": counts["candidates_without_quality"],
+        "big_buckets": big_groups.num_rows,
+        "largest_buckets": big.select(["size", "smallest_id"]).to_pylist(),
+        **cluster_stats,
+        "seconds": {"components": round(time.perf_counter() - t0, 4)},
+    }
+    return removed, stats
+
+
 def finish_dedup(exact_rows: pa.Table, pairs: pa.Table, big_groups: pa.Table, features: pa.Table,
                  config: DedupConfig) -> tuple[pa.Table, dict, pa.Table]:
     """Verification, components and keep-one: (removed rows, stats, near edges with their similarity)."""
     t0 = time.perf_counter()
-    exact_edges = verify_exact(exact_rows, features)
-    near = verify_pairs(pairs, features, config)
+    exact_edges, near, counts = verify_candidates(exact_rows, pairs, features, config)
     t1 = time.perf_counter()
     quality = features.select(["id", QUALITY]) if config.keep is Keep.best_quality else None
-    removed, cluster_stats = resolve_clusters(exact_edges, near, config.report_top_clusters, quality)
-    t2 = time.perf_counter()
-    big = big_groups.sort_by([("size", "descending"), ("band_key", "ascending")]).slice(0, config.report_top_clusters)
-    n_edges = int(pc.sum(near.column("edge")).as_py() or 0) if near.num_rows else 0
-    stats = {
-        "exact_candidates": exact_rows.num_rows,
-        "exact_collisions": exact_rows.num_rows - exact_edges.num_rows - _distinct_keys(exact_rows),
-        "candidate_pairs": pairs.num_rows,
-        "verified_edges": n_edges,
-        "rejected_pairs": pairs.num_rows - n_edges,
-        "keep": str(config.keep),
-        "candidates_without_quality": int(features.column(QUALITY).null_count) if quality is not None else 0,
-        "big_buckets": big_groups.num_rows,
-        "largest_buckets": big.select(["size", "smallest_id"]).to_pylist(),
-        **cluster_stats,
-        "seconds": {"verify": round(t1 - t0, 4), "components": round(t2 - t1, 4)},
-    }
+    counts["candidates_without_quality"] = int(features.column(QUALITY).null_count) if quality is not None else 0
+    removed, stats = finish_clusters(exact_edges, near, big_groups, quality, counts, config)
+    stats["seconds"] = {"verify": round(t1 - t0, 4), **stats["seconds"]}
     return removed, stats, near
 
 

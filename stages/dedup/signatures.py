@@ -174,12 +174,23 @@ class DedupSignatures:
 
 def candidate_features(batch: pa.RecordBatch | pa.Table, ids: pa.Array, config: DedupConfig,
                        shingler: DedupShingler | None = None) -> pa.RecordBatch:
-    """FEATURE_SCHEMA rows for the documents of `batch` whose id is in `ids` (any order, duplicates allowed)."""
+    """FEATURE_SCHEMA rows for the documents of `batch` whose id is in `ids` (any order, duplicates allowed).
+
+    The candidates are worked through in slices of at most `_SLICE_BYTES` of text, as the signature map does, so a
+    whole input block (the Ray map gets one per task) holds only one slice's normalisation and shingle scratch."""
     check_keep_input(batch.schema.names, config)
     batch = _as_batch(batch)
     shingler = shingler or DedupShingler(config)
     keep = pc.is_in(batch.column("id").cast(pa.string()), value_set=ids.cast(pa.string()))
     sub = batch.filter(keep)
+    parts = [_features(sub.slice(start, stop - start), config, shingler)
+             for start, stop in _byte_slices(sub.column("text"), _SLICE_BYTES)]
+    if not parts:
+        return _features(sub, config, shingler)
+    return parts[0] if len(parts) == 1 else pa.concat_batches(parts)
+
+
+def _features(sub: pa.RecordBatch, config: DedupConfig, shingler: DedupShingler) -> pa.RecordBatch:
     norm = normalize_text(sub.column("text"), config.normalize)
     n = sub.num_rows
     if config.near and config.verify is not Verify.off:

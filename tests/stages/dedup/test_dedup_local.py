@@ -128,3 +128,42 @@ def test_keep_best_quality_end_to_end():
     assert set(smallest.column("kept_id").to_pylist()) == {"k0"}
     with pytest.raises(ValueError, match="quality_score.*smallest_id"):
         dedup_table(_docs(texts, ids), DedupConfig(keep=Keep.best_quality))
+
+
+def test_verify_shares_add_up_to_the_whole(planted, monkeypatch):
+    """The Ray path verifies shares of the candidates in separate tasks (whole exact groups, pairs by a hash of
+    both ids) and sums their counts: any split must give the whole's edges and counts. Candidate features computed
+    in small text slices (the map's memory bound) must equal the features of the whole batch."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from stages.dedup import (band_rows, candidate_features, candidate_ids, candidate_pairs, exact_candidates,
+                              verify_candidates)
+    from stages.dedup import signatures as sig_module
+    from stages.dedup.signatures import DedupSignatures
+
+    table, _ = planted
+    config = DedupConfig()
+    copies = table.slice(0, 4).set_column(0, "id", pa.array([f"copy-{i}" for i in range(4)]))
+    table = pa.concat_tables([table, copies])
+    sigs = pa.Table.from_batches([DedupSignatures(config).process(table)])
+    exact_rows = exact_candidates(sigs)
+    pairs, _ = candidate_pairs(band_rows(sigs), config.max_pairs_group, dedupe_exact=True)
+    ids = candidate_ids(exact_rows, pairs)
+    features = pa.Table.from_batches([candidate_features(table, ids, config)])
+    monkeypatch.setattr(sig_module, "_SLICE_BYTES", 2_000)  # ~1 document per slice
+    sliced = pa.Table.from_batches([candidate_features(table, ids, config)])
+    assert sliced.equals(features)
+    whole_exact, whole_near, whole_counts = verify_candidates(exact_rows, pairs, features, config)
+    assert whole_counts["exact_candidates"] > 0 and whole_counts["rejected_pairs"] > 0 and whole_exact.num_rows > 0
+    shares = 3
+    exact_share = exact_rows.column("exact_hi").to_numpy() % shares
+    pair_share = np.arange(pairs.num_rows) % shares  # any split of the unique pairs
+    parts = [verify_candidates(exact_rows.filter(pa.array(exact_share == s)), pairs.filter(pa.array(pair_share == s)),
+                               features, config) for s in range(shares)]
+    assert {k: sum(p[2][k] for p in parts) for k in whole_counts} == whole_counts
+    got_exact = pa.concat_tables([p[0] for p in parts]).sort_by("id")
+    assert got_exact.equals(whole_exact.sort_by("id"))
+    got_near = pa.concat_tables([p[1] for p in parts]).sort_by([("id_a", "ascending"), ("id_b", "ascending")])
+    assert got_near.equals(whole_near.sort_by([("id_a", "ascending"), ("id_b", "ascending")]))
+    assert pc.sum(got_near.column("edge")).as_py() == whole_counts["verified_edges"]
