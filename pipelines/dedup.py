@@ -1,16 +1,25 @@
-"""The dedup stage on Ray Data: maps from stages/dedup plus the one exchange (keys grouped across the corpus).
+"""The dedup stage on Ray: maps from stages/dedup, one exchange (keys grouped across the corpus), then verification
+in Ray tasks; only counts, candidate ids and verified edges reach the driver.
 
-    documents ─map─► signatures (materialised: id, exact key, band keys; ~150 B per document)
-        ├─ exact keys ─groupby(hash partition)─► exact groups of >= 2        ┐
-        └─ band keys  ─groupby(hash partition)─► candidate pairs, big buckets ├─► driver: candidate ids
-    documents ─map (candidates only)─► normalised text + shingle sets ──────┘
-    driver: verify (exact bytes, Jaccard) → union-find components → keep smallest id → removed rows
+    documents ─map (one task per block)─► key rows: one exact row per document (+ its signature counts) and one
+                                          row per LSH band, each tagged with the hash partition of its key
+    key rows ─one groupby (hash partition)─► per partition: exact groups of >= 2, unique candidate pairs, big buckets,
+                                             signature counts; each candidate tagged with its verify share
+    partitions ─task each─► driver: candidate ids, big buckets, counts (small)
+    documents ─map (one task per block, candidates only)─► normalised text + shingle sets (stay in the object store)
+    verify share s ─task each─► exact edges, near edges (edge=true), counts   (reads every feature block by ref)
+    driver: union-find components over the edges → keep smallest id (or best quality) → removed rows
 
-Each key's rows land in one partition (partition = key mod `exchange_partitions`) and each partition is processed
-with the same pure function as the single-process path (`stages.dedup.dedup_table`), whose output depends only
-on the rows: the result does not depend on the number of CPUs, block boundaries or partition count.
-Verification and components run on the driver over candidates only (as datatrove's single-task clustering step);
-`ds` is read twice (signatures, then candidate features): materialise it first if its upstream is costly.
+Each key's rows land in one exchange partition (key mod `exchange_partitions`), each exact key's rows and each pair
+(by a hash of both ids: a pair found in several bands meets itself there) in one verify share (one per Ray CPU, at
+most `exchange_partitions`), and every step is the pure function of the single-process path
+(`stages.dedup.dedup_table`) applied to whole groups: the result does not depend on the number of CPUs, block
+boundaries or partition count. `ds` is read twice (key rows, then candidate features): materialise it first if its
+upstream is costly.
+
+Measured before this layout (device, 200k documents, 16 Ray CPUs): the signature map bundled ~4 blocks per task
+(two waves), the exact and band keys took two groupbys one after the other, and verification ran serially on the
+driver after every candidate's features were collected there (5.0 s of 25.3 s; driver peak RSS 1.5 GB).
 """
 from __future__ import annotations
 
@@ -21,81 +30,158 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.dedup import (BIG_GROUP_SCHEMA, EXACT_SCHEMA, FEATURE_SCHEMA, PAIR_SCHEMA, REMOVED_SCHEMA,
-                          SIGNATURE_SCHEMA, DedupConfig, DedupShingler, ExchangeShuffle, DedupSignatures, Keep,
-                          band_rows, candidate_features, candidate_ids, candidate_pairs, check_keep_input,
-                          exact_candidates, finish_dedup, signature_stats, unique_pairs)
+from stages.dedup import (BAND_ROW_SCHEMA, BIG_GROUP_SCHEMA, EXACT_EDGE_SCHEMA, EXACT_SCHEMA, FEATURE_SCHEMA,
+                          NEAR_EDGE_SCHEMA, PAIR_SCHEMA, QUALITY, REMOVED_SCHEMA, DedupConfig, DedupShingler,
+                          DedupSignatures, ExchangeShuffle, Keep, band_rows, candidate_features, candidate_ids,
+                          candidate_pairs, check_keep_input, exact_candidates, finish_clusters, unique_pairs,
+                          verify_candidates)
+from stages.schema import stable_hash
 
 if TYPE_CHECKING:
+    import ray
     import ray.data
 
-_MAP_BATCH_DOCS = 4096
-"""Documents per batch of the signature and feature maps. Without it Ray hands a map one whole block (the runner
-reads one block per partition file), and the old numpy signature path held ~22x the block's text at once
-(2.9 GB for a 131 MB block: "MapBatches(_signatures) uses 3.0GiB of memory per worker" on the 16-core machine).
-The stage now also works through any batch in 8 MB text slices (stages/dedup/signatures.py), so this bounds the
-feature map and the output blocks; 4,096 documents of 1.7 kB are 7 MB of text."""
-
 _PART = "_partition"
-_EXCHANGE_SCHEMA = pa.schema([pa.field("kind", pa.string()), pa.field("id_a", pa.string()),
-                              pa.field("id_b", pa.string()), pa.field("band_key", pa.uint64()),
-                              pa.field("size", pa.int64())])
-"""What a band partition returns: kind="pair" rows (id_a < id_b) and kind="big" rows (band_key, size, id_a =
-smallest id) in one table, because map_groups has one output."""
+_KEY_SCHEMA = pa.schema([pa.field(_PART, pa.int64()), pa.field("band_key", pa.uint64()), pa.field("id", pa.string()),
+                         pa.field("exact_hi", pa.uint64()), pa.field("exact_lo", pa.uint64()),
+                         pa.field("n_shingles", pa.int32()), pa.field("capped", pa.bool_())])
+"""What the key map sends into the exchange. band_key null: the document's exact row (partition = exact_hi mod P),
+which also carries its signature counts; else one LSH band row (partition = band_key mod P, counts null)."""
+
+_SHARE = "_share"
+_EXCHANGE_SCHEMA = pa.schema([pa.field("kind", pa.string()), pa.field(_SHARE, pa.int64()),
+                              pa.field("id_a", pa.string()), pa.field("id_b", pa.string()),
+                              pa.field("key_hi", pa.uint64()), pa.field("key_lo", pa.uint64()),
+                              pa.field("n", pa.int64())])
+"""What an exchange partition returns, in one table because map_groups has one output. kind="exact": a row of an
+exact group (id_a, key_hi/key_lo = exact key); "pair": a candidate pair (id_a < id_b); both carry their verify
+share. "big": an LSH bucket above max_pairs_group (key_hi = band key, n = size, id_a = smallest id). "stat": a
+signature count of the partition's documents (id_a = its name, n = its value)."""
+
+_STATS = ("documents", "too_short_for_minhash", "shingles", "capped_documents")
+"""The signature counts (`stages.dedup.signature_stats`), summed over the partitions' exact rows."""
+
+_NO_QUALITY = "candidates_without_quality"
 
 
-def _signatures(batch: pa.Table, config: DedupConfig) -> pa.Table:
-    return pa.Table.from_batches([DedupSignatures(config).process(batch)], schema=SIGNATURE_SCHEMA)
+def _key_rows(batch: pa.Table, config: DedupConfig) -> pa.Table:
+    """Signatures of one block as _KEY_SCHEMA rows: the exact row of each document, then its band rows."""
+    parts = np.uint64(config.exchange_partitions)
+    sig = pa.Table.from_batches([DedupSignatures(config).process(batch)])
+    hi = sig.column("exact_hi").to_numpy()
+    exact = pa.table([pa.array((hi % parts).astype(np.int64)), pa.nulls(sig.num_rows, pa.uint64()), sig.column("id"),
+                      sig.column("exact_hi"), sig.column("exact_lo"), sig.column("n_shingles"), sig.column("capped")],
+                     schema=_KEY_SCHEMA)
+    bands = band_rows(sig)
+    keys = bands.column("band_key").to_numpy()
+    n = bands.num_rows
+    band = pa.table([pa.array((keys % parts).astype(np.int64)), bands.column("band_key"), bands.column("id"),
+                     bands.column("exact_hi"), bands.column("exact_lo"), pa.nulls(n, pa.int32()),
+                     pa.nulls(n, pa.bool_())], schema=_KEY_SCHEMA)
+    return pa.concat_tables([exact, band])
 
 
-def _with_partition(table: pa.Table, key: str, partitions: int) -> pa.Table:
-    part = (table.column(key).to_numpy() % np.uint64(partitions)).astype(np.int64)
-    return table.append_column(_PART, pa.array(part, pa.int64()))
+def _share_of_pairs(pairs: pa.Table, shares: int) -> np.ndarray:
+    """Verify share of each pair, from both ids: every copy of a pair (one per band it shares) gets the same one."""
+    return ((stable_hash(pairs.column("id_a")) ^ (stable_hash(pairs.column("id_b"), seed=1)))
+            % np.uint64(shares)).astype(np.int64)
 
 
-def _exact_keys(batch: pa.Table, partitions: int) -> pa.Table:
-    return _with_partition(batch.select(EXACT_SCHEMA.names), "exact_hi", partitions)
+def _col(table: pa.Table, name: str) -> pa.Array:
+    return table.column(name).combine_chunks()
 
 
-def _band_rows(batch: pa.Table, partitions: int) -> pa.Table:
-    return _with_partition(band_rows(batch), "band_key", partitions)
-
-
-def _exact_groups(part: pa.Table) -> pa.Table:
-    return exact_candidates(part.drop_columns([_PART]))
-
-
-def _pairs(part: pa.Table, max_pairs_group: int, dedupe_exact: bool) -> pa.Table:
-    pairs, big = candidate_pairs(part.drop_columns([_PART]), max_pairs_group, dedupe_exact)
-    n_p, n_b = pairs.num_rows, big.num_rows
+def _exchange(part: pa.Table, config: DedupConfig, shares: int) -> pa.Table:
+    """One exchange partition: its exact groups, candidate pairs and big buckets (each candidate tagged with its
+    verify share in [0, shares)), and its documents' counts."""
+    is_band = pc.is_valid(part.column("band_key"))
+    docs = part.filter(pc.invert(is_band))
+    n_sh = docs.column("n_shingles").to_numpy(zero_copy_only=False)
+    values = [docs.num_rows, int((n_sh == 0).sum()), int(n_sh.sum()), int(pc.sum(docs.column("capped")).as_py() or 0)]
+    exact = exact_candidates(docs.select(EXACT_SCHEMA.names)) if config.exact else EXACT_SCHEMA.empty_table()
+    if config.near:
+        pairs, big = candidate_pairs(part.filter(is_band).select(BAND_ROW_SCHEMA.names), config.max_pairs_group,
+                                     dedupe_exact=config.exact)
+    else:
+        pairs, big = PAIR_SCHEMA.empty_table(), BIG_GROUP_SCHEMA.empty_table()
+    n_e, n_p, n_b, n_s = exact.num_rows, pairs.num_rows, big.num_rows, len(_STATS)
+    exact_hi = exact.column("exact_hi").to_numpy()
+    share = np.concatenate([(exact_hi % np.uint64(shares)).astype(np.int64), _share_of_pairs(pairs, shares),
+                            np.full(n_b + n_s, -1, dtype=np.int64)])
     return pa.table([
-        pa.array(["pair"] * n_p + ["big"] * n_b, pa.string()),
-        pa.concat_arrays([pairs.column("id_a").combine_chunks(), big.column("smallest_id").combine_chunks()]),
-        pa.concat_arrays([pairs.column("id_b").combine_chunks(), pa.nulls(n_b, pa.string())]),
-        pa.concat_arrays([pa.nulls(n_p, pa.uint64()), big.column("band_key").combine_chunks()]),
-        pa.concat_arrays([pa.nulls(n_p, pa.int64()), big.column("size").combine_chunks()]),
+        pa.array(["exact"] * n_e + ["pair"] * n_p + ["big"] * n_b + ["stat"] * n_s, pa.string()),
+        pa.array(share, pa.int64()),
+        pa.concat_arrays([_col(exact, "id"), _col(pairs, "id_a"), _col(big, "smallest_id"), pa.array(_STATS)]),
+        pa.concat_arrays([pa.nulls(n_e, pa.string()), _col(pairs, "id_b"), pa.nulls(n_b + n_s, pa.string())]),
+        pa.concat_arrays([_col(exact, "exact_hi"), pa.nulls(n_p, pa.uint64()), _col(big, "band_key"),
+                          pa.nulls(n_s, pa.uint64())]),
+        pa.concat_arrays([_col(exact, "exact_lo"), pa.nulls(n_p + n_b + n_s, pa.uint64())]),
+        pa.concat_arrays([pa.nulls(n_e + n_p, pa.int64()), _col(big, "size"), pa.array(values, pa.int64())]),
     ], schema=_EXCHANGE_SCHEMA)
 
 
-def _features(batch: pa.Table, ids: pa.Array, config: DedupConfig) -> pa.Table:
-    return pa.Table.from_batches([candidate_features(batch, ids, config, DedupShingler(config))], schema=FEATURE_SCHEMA)
+def _exchange_rows(block: pa.Table) -> pa.Table:
+    """An exchange block as _EXCHANGE_SCHEMA (Ray Data hands an empty dataset's block on with no columns)."""
+    return block.select(_EXCHANGE_SCHEMA.names).cast(_EXCHANGE_SCHEMA) if block.num_rows else \
+        _EXCHANGE_SCHEMA.empty_table()
 
 
-def _collect(ds: "ray.data.Dataset", schema: pa.Schema) -> pa.Table:
-    """All blocks of `ds` as one table on the driver (empty with `schema` when there are none)."""
-    import ray
+def _kind(table: pa.Table, kind: str) -> pa.Table:
+    return table.filter(pc.equal(table.column("kind"), kind))
 
-    tables = [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
-    return pa.concat_tables([t.select(schema.names).cast(schema) for t in tables]) if tables else schema.empty_table()
+
+def _summary(part: pa.Table) -> tuple[pa.Array, pa.Table]:
+    """Ray task over one exchange block: (its distinct candidate ids, its big and stat rows); pairs stay behind."""
+    part = _exchange_rows(part)
+    exact, pairs = _kind(part, "exact"), _kind(part, "pair")
+    chunks = [c for col in (exact.column("id_a"), pairs.column("id_a"), pairs.column("id_b")) for c in col.chunks]
+    ids = pc.unique(pa.chunked_array(chunks, pa.string())) if chunks else pa.array([], pa.string())
+    return ids, part.filter(pc.is_in(part.column("kind"), pa.array(["big", "stat"])))
+
+
+def _verify_share(share: int, config: DedupConfig, n_parts: int, *tables: pa.Table) -> tuple[pa.Table, pa.Table,
+                                                                                                 pa.Table, dict]:
+    """Ray task: verify share `share` of the candidates. tables: the n_parts exchange blocks, then every feature
+    block (resolved by Ray from refs; on one node they are read in place from the object store). Returns (exact
+    edges, near edges with edge=true, (id, quality_score) of their nodes under keep=best_quality else empty,
+    counts). Share 0 also counts the candidates without a quality score, over all feature blocks."""
+    blocks = [_exchange_rows(t) for t in tables[:n_parts]]
+    rows = pa.concat_tables([_EXCHANGE_SCHEMA.empty_table()] + [t.filter(pc.equal(t.column(_SHARE), share))
+                                                                for t in blocks])
+    exact = _kind(rows, "exact")
+    exact_rows = pa.table([exact.column("id_a"), exact.column("key_hi"), exact.column("key_lo")], schema=EXACT_SCHEMA)
+    pairs = unique_pairs(_kind(rows, "pair").select(["id_a", "id_b"]).cast(PAIR_SCHEMA))
+    needed = candidate_ids(exact_rows, pairs)
+    blocks = [t.select(FEATURE_SCHEMA.names).cast(FEATURE_SCHEMA) for t in tables[n_parts:] if t.num_rows]
+    # only this share's documents: a filter per block copies just their rows, never every block's shingle sets
+    mine_f = [b.filter(pc.is_in(b.column("id"), value_set=needed)) for b in blocks]
+    features = pa.concat_tables(mine_f) if mine_f else FEATURE_SCHEMA.empty_table()
+    exact_edges, near, counts = verify_candidates(exact_rows, pairs, features, config)
+    near = near.filter(near.column("edge")) if near.num_rows else near
+    quality = pa.table({"id": pa.array([], pa.string()), QUALITY: pa.array([], pa.float64())})
+    if config.keep is Keep.best_quality:
+        nodes = pa.chunked_array([c for col in (exact_edges.column("id"), exact_edges.column("rep_id"),
+                                                near.column("id_a"), near.column("id_b")) for c in col.chunks],
+                                 pa.string())
+        quality = features.filter(pc.is_in(features.column("id"), value_set=pc.unique(nodes))).select(["id", QUALITY])
+        if share == 0:
+            counts[_NO_QUALITY] = sum(b.column(QUALITY).null_count for b in blocks)
+    return exact_edges, near, quality, counts
 
 
 def dedup_dataset(ds: "ray.data.Dataset", config: DedupConfig) -> tuple["ray.data.Dataset", dict]:
     """Removed documents of `ds` as a dataset (REMOVED_SCHEMA: id, reject_reason, cluster_id, kept_id,
-    cluster_size) and the stage's stats (counts, largest clusters, seconds per exchange step).
+    cluster_size) and the stage's stats (counts, largest clusters, seconds per step).
 
     ds: documents with at least `id`, `text` (and `source` under scope=per_source, `quality_score` under
     keep=best_quality: checked here first, which reads one block for the schema). Ids must be unique.
+
+    stats["seconds"]: signatures = the key map (signatures and band rows, one task per block); exchange_exact = the
+    one groupby, which carries exact and band keys together; exchange_bands = the partitions' candidate ids, big
+    buckets and counts brought to the driver; features = the candidate map; verify = the verify tasks (exact bytes
+    and Jaccard); components = union-find and keep-one on the driver.
     """
+    import ray
     import ray.data
     from ray.data.context import ShuffleStrategy
 
@@ -104,56 +190,61 @@ def dedup_dataset(ds: "ray.data.Dataset", config: DedupConfig) -> tuple["ray.dat
         check_keep_input(list(schema.names) if schema is not None else [], config)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    sigs = ds.map_batches(_signatures, fn_kwargs={"config": config}, batch_format="pyarrow",
-                          batch_size=_MAP_BATCH_DOCS).materialize()
-    # the exchanges derive from `sigs` and copy its context: the caller's datasets keep their own strategy
-    sigs.context.shuffle_strategy = (ShuffleStrategy.HASH_SHUFFLE if config.exchange_shuffle is ExchangeShuffle.hash
+    # no batch_size: one task per input block (= per filtered file); the map slices text itself (signatures.py)
+    keys = ds.map_batches(_key_rows, fn_kwargs={"config": config}, batch_format="pyarrow").materialize()
+    # the exchange derives from `keys` and copies its context: the caller's datasets keep their own strategy
+    keys.context.shuffle_strategy = (ShuffleStrategy.HASH_SHUFFLE if config.exchange_shuffle is ExchangeShuffle.hash
                                      else ShuffleStrategy.SORT_SHUFFLE_PULL_BASED)
     seconds["signatures"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    if config.exact:
-        keys = sigs.map_batches(_exact_keys, fn_kwargs={"partitions": config.exchange_partitions},
-                                batch_format="pyarrow")
-        exact_ds = keys.groupby(_PART, num_partitions=config.exchange_partitions).map_groups(
-            _exact_groups, batch_format="pyarrow")
-        exact_rows = _collect(exact_ds, EXACT_SCHEMA)
-    else:
-        exact_rows = EXACT_SCHEMA.empty_table()
+    # one verify task per CPU at most: more only adds tasks that each read every feature block
+    shares = max(1, min(config.exchange_partitions, int(ray.cluster_resources().get("CPU", 1))))
+    exchanged = keys.groupby(_PART, num_partitions=config.exchange_partitions).map_groups(
+        _exchange, fn_kwargs={"config": config, "shares": shares}, batch_format="pyarrow")
+    parts = exchanged.to_arrow_refs()
     seconds["exchange_exact"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    if config.near:
-        bands = sigs.map_batches(_band_rows, fn_kwargs={"partitions": config.exchange_partitions},
-                                 batch_format="pyarrow")
-        out = _collect(bands.groupby(_PART, num_partitions=config.exchange_partitions).map_groups(
-            _pairs, fn_kwargs={"max_pairs_group": config.max_pairs_group, "dedupe_exact": config.exact},
-            batch_format="pyarrow"), _EXCHANGE_SCHEMA)
-        is_pair = pc.equal(out.column("kind"), "pair")
-        pairs = unique_pairs(out.filter(is_pair).select(["id_a", "id_b"]).cast(PAIR_SCHEMA))
-        big_rows = out.filter(pc.invert(is_pair))
-        big = pa.table([big_rows.column("band_key"), big_rows.column("size"), big_rows.column("id_a")],
-                       schema=BIG_GROUP_SCHEMA)
-    else:
-        pairs, big = PAIR_SCHEMA.empty_table(), BIG_GROUP_SCHEMA.empty_table()
+    summary = ray.remote(_summary).options(num_returns=2)
+    outs = [summary.remote(ref) for ref in parts]
+    id_chunks = [a for a in ray.get([o[0] for o in outs]) if len(a)]
+    small = pa.concat_tables(ray.get([o[1] for o in outs])) if outs else _EXCHANGE_SCHEMA.empty_table()
+    ids = pc.unique(pa.chunked_array(id_chunks, pa.string())) if id_chunks else pa.array([], pa.string())
+    big_rows = _kind(small, "big")
+    big = pa.table([big_rows.column("key_hi"), big_rows.column("n"), big_rows.column("id_a")], schema=BIG_GROUP_SCHEMA)
+    stat_rows = _kind(small, "stat")
+    stats = {name: int(pc.sum(stat_rows.filter(pc.equal(stat_rows.column("id_a"), name)).column("n")).as_py() or 0)
+             for name in _STATS}
     seconds["exchange_bands"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    ids = candidate_ids(exact_rows, pairs)
+    features: list[ray.ObjectRef] = []
     if len(ids):
-        features = _collect(ds.map_batches(_features, fn_kwargs={"ids": ids, "config": config},
-                                           batch_format="pyarrow", batch_size=_MAP_BATCH_DOCS), FEATURE_SCHEMA)
-    else:
-        features = FEATURE_SCHEMA.empty_table()
+        features = ds.map_batches(_features, fn_kwargs={"ids": ids, "config": config},
+                                  batch_format="pyarrow").materialize().to_arrow_refs()
     seconds["features"] = time.perf_counter() - t
 
-    removed, stats, _ = finish_dedup(exact_rows, pairs, big, features, config)
-    sig_stats = signature_stats(_collect(sigs.select_columns(["n_shingles", "capped"]),
-                                         pa.schema([SIGNATURE_SCHEMA.field("n_shingles"),
-                                                    SIGNATURE_SCHEMA.field("capped")])))
-    stats = {**sig_stats, **stats}
-    stats["seconds"] = {**{k: round(v, 4) for k, v in seconds.items()}, **stats["seconds"]}
+    t = time.perf_counter()
+    verify = ray.remote(_verify_share)
+    verified = ray.get([verify.remote(s, config, len(parts), *parts, *features)
+                        for s in range(shares)]) if len(ids) else []
+    seconds["verify"] = time.perf_counter() - t
+
+    counts = {k: sum(c.get(k, 0) for _, _, _, c in verified)
+              for k in ("exact_candidates", "exact_collisions", "candidate_pairs", "verified_edges", "rejected_pairs",
+                        _NO_QUALITY)}
+    exact_edges = pa.concat_tables([v[0] for v in verified]) if verified else EXACT_EDGE_SCHEMA.empty_table()
+    near = pa.concat_tables([v[1] for v in verified]) if verified else NEAR_EDGE_SCHEMA.empty_table()
+    quality = pa.concat_tables([v[2] for v in verified]) if verified and config.keep is Keep.best_quality else None
+    removed, finish = finish_clusters(exact_edges, near, big, quality, counts, config)
+    stats = {**stats, **finish}
+    stats["seconds"] = {**{k: round(v, 4) for k, v in seconds.items()}, **finish["seconds"]}
     return ray.data.from_arrow(removed.cast(REMOVED_SCHEMA)), stats
+
+
+def _features(batch: pa.Table, ids: pa.Array, config: DedupConfig) -> pa.Table:
+    return pa.Table.from_batches([candidate_features(batch, ids, config, DedupShingler(config))], schema=FEATURE_SCHEMA)
 
 
 __all__ = ["dedup_dataset"]
