@@ -1,4 +1,5 @@
-"""numba kernels of the signature path: UTF-8 buffer → unit hashes → shingle hashes → MinHash, one document at a time.
+"""numba kernels of the signature path: UTF-8 buffer → unit hashes → shingle hashes → MinHash, one document at a time
+(and the per-document sort of candidate shingle sets for verification).
 
 The numpy path (dictionary-encode words, xxh3 each distinct word from Python, mix shingles, broadcast
 (permutation x shingle) chunks, `minimum.reduceat`) spends ~8 memory passes per (shingle, permutation); here one
@@ -470,3 +471,24 @@ def flat_signatures(sh, counts, a, b, bits32, sig):
         if c > 0:
             _doc_minhash(sh[pos:pos + c], c, a, b, bits32, sig[d])
         pos += c
+
+
+@numba.njit(cache=True, nogil=True)
+def sort_unique_segments(values, counts, n_unique):
+    """Sorts each document's segment of `values` (uint64, segments of `counts` in order) in place and packs its
+    distinct values to the front of the array, segment after segment; fills n_unique (n,) int64 and returns their
+    total. Example: values [5 1 5 | 3 3], counts [3 2] -> values [1 5 3 . .], n_unique [2 1], returns 3."""
+    read = 0
+    write = 0
+    for d in range(counts.shape[0]):
+        seg = values[read:read + counts[d]]
+        seg.sort()
+        k = 0
+        for i in range(seg.shape[0]):
+            if k == 0 or seg[i] != values[write + k - 1]:
+                values[write + k] = seg[i]  # write + k <= read + i: never ahead of what is still to be read
+                k += 1
+        n_unique[d] = k
+        read += counts[d]
+        write += k
+    return write

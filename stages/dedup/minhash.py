@@ -167,16 +167,16 @@ def band_keys(sig: np.ndarray, bands: int, rows: int, salt: np.ndarray | None = 
 
 
 def sorted_unique_sets(sh: np.ndarray, counts: np.ndarray) -> pa.LargeListArray:
-    """Each document's shingle hashes as a sorted set: large_list<uint64>, one row per document."""
-    doc = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    order = np.lexsort((sh, doc))
-    s, d = sh[order], doc[order]
-    keep = np.ones(len(s), dtype=bool)
-    keep[1:] = (s[1:] != s[:-1]) | (d[1:] != d[:-1])
-    s, d = s[keep], d[keep]
+    """Each document's shingle hashes as a sorted set: large_list<uint64>, one row per document.
+
+    One numba sort per document (kernels.sort_unique_segments): 6,665 candidate documents of the 30k bench corpus
+    (4.7 M shingles) took 1.44 s in a global lexsort of (document, hash), the largest part of the feature map."""
+    values = np.array(sh, dtype=np.uint64)  # a copy: sorted in place
+    n_unique = np.empty(len(counts), dtype=np.int64)
+    total = kernels.sort_unique_segments(values, np.asarray(counts, dtype=np.int64), n_unique)
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(d, minlength=len(counts)), out=offsets[1:])
-    return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(s, pa.uint64()))
+    np.cumsum(n_unique, out=offsets[1:])
+    return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values[:total], pa.uint64()))
 
 
 def lsh_probability(s: float | np.ndarray, bands: int, rows: int) -> float | np.ndarray:

@@ -105,3 +105,19 @@ def test_cap_reads_only_the_head_of_a_mega_document():
     assert counts.tolist() == [1000, 1000] and capped.tolist() == [True, False]
     assert np.array_equal(sig[0], sig[1])
     assert shingler.kernel._scratch(np.array([0, 2_000_000])) == 1004
+
+
+@pytest.mark.parametrize("high", [4, 2**64 - 1])
+def test_sorted_unique_sets_match_python_sets(high):
+    """Verification's Jaccard reads each candidate's shingles as a sorted set: the in-place per-document sort and
+    pack (kernels.sort_unique_segments) must give sorted(set(...)) per document, empty documents included, with
+    many repeats (high=4) and with full 64-bit values."""
+    from stages.dedup import sorted_unique_sets
+
+    rng = np.random.default_rng(high % 97)
+    for _ in range(200):
+        counts = rng.integers(0, 12, rng.integers(0, 9))
+        sh = rng.integers(0, high, int(counts.sum()), dtype=np.uint64, endpoint=True)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        want = [sorted(set(sh[starts[d]:starts[d + 1]].tolist())) for d in range(len(counts))]
+        assert sorted_unique_sets(sh, counts).to_pylist() == want
