@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from stages.dedup.candidates import (BAND_ROW_SCHEMA, BIG_GROUP_SCHEMA, EXACT_SCHEMA, PAIR_SCHEMA, band_rows,
                                      candidate_pairs, exact_candidates, unique_pairs)
 from stages.dedup.clusters import EXACT, NEAR, REMOVED_SCHEMA, connected_components, keep_rank, resolve_clusters
-from stages.dedup.config import DedupConfig, ExchangeShuffle, Keep, NormalizeConfig, Scope, ShingleUnit, Verify
+from stages.dedup.config import DedupConfig, Keep, NormalizeConfig, Scope, ShingleUnit, Verify
 from stages.dedup.hashing import permutations
 from stages.dedup.local import (candidate_ids, dedup_table, finish_clusters, finish_dedup, signature_stats,
                                 verify_candidates)
@@ -47,7 +47,7 @@ def mark_duplicates(batch: pa.RecordBatch, removed: pa.Table) -> pa.RecordBatch:
 __all__ = [
     "BAND_ROW_SCHEMA", "BIG_GROUP_SCHEMA", "EXACT", "EXACT_EDGE_SCHEMA", "EXACT_SCHEMA", "FEATURE_SCHEMA", "NEAR",
     "NEAR_EDGE_SCHEMA", "PAIR_SCHEMA", "QUALITY", "REMOVED_SCHEMA", "SIGNATURE_SCHEMA", "DedupConfig",
-    "DedupShingler", "DedupSignatures", "ExchangeShuffle", "Keep", "NormalizeConfig", "Scope", "ShingleUnit",
+    "DedupShingler", "DedupSignatures", "Keep", "NormalizeConfig", "Scope", "ShingleUnit",
     "TextMinHash", "Verify", "band_keys", "band_rows", "candidate_features", "candidate_ids", "candidate_pairs",
     "check_keep_input", "connected_components", "dedup_table", "exact_candidates", "finish_clusters", "finish_dedup",
     "jaccard_of_sets", "keep_rank", "lsh_probability", "mark_duplicates", "minhash_signatures", "normalize_text",

@@ -45,15 +45,6 @@ class Keep(StrEnum):
     without it raises ValueError before any work (no silent fallback to smallest_id)."""
 
 
-class ExchangeShuffle(StrEnum):
-    """Which Ray Data shuffle carries the exchange (pipelines/dedup.py); results are the same with either."""
-
-    sort = "sort"
-    """Sort-based pull shuffle: ~3.5 s per exchange of a small corpus on 2 CPUs here."""
-    hash = "hash"
-    """Ray Data's hash shuffle: ~12 s per exchange on 2 CPUs here (aggregator actors start first); for clusters."""
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NormalizeConfig:
     """datatrove `TextNormConfig` (utils/text.py `simplify_text`): every step on by default except weekday/month."""
@@ -113,9 +104,8 @@ class DedupConfig:
     """carding: an LSH bucket of up to this many documents verifies all pairs; a larger one (boilerplate) verifies
     each member against its smallest id only and is listed in the report."""
     exchange_partitions: int = 16
-    """carding: hash partitions of the Ray exchange (band keys, exact keys). Results do not depend on it."""
-    exchange_shuffle: ExchangeShuffle = ExchangeShuffle.sort
-    """carding: Ray Data shuffle of the exchange; sort measured 3.5 s vs 12 s per exchange for hash on 2 CPUs."""
+    """carding: hash partitions of the Ray exchange (band keys, exact keys): one task each. Results do not depend
+    on it."""
     report_top_clusters: int = 10
     """spec/dedup.md: the report lists this many largest clusters, each with a sample id."""
 
