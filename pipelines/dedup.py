@@ -57,7 +57,7 @@ _EXCHANGE_SCHEMA = pa.schema([pa.field("kind", pa.string()), pa.field(_SHARE, pa
                               pa.field("id_a", pa.string()), pa.field("id_b", pa.string()),
                               pa.field("key_hi", pa.uint64()), pa.field("key_lo", pa.uint64()),
                               pa.field("n", pa.int64())])
-"""What an exchange partition returns, in one table because map_groups has one output. kind="exact": a row of an
+"""What an exchange task leaves in the object store for the verify tasks, one tagged table. kind="exact": a row of an
 exact group (id_a, key_hi/key_lo = exact key); "pair": a candidate pair (id_a < id_b); both carry their verify
 share. "big": an LSH bucket above max_pairs_group (key_hi = band key, n = size, id_a = smallest id). "stat": a
 signature count of the partition's documents (id_a = its name, n = its value)."""
@@ -151,7 +151,7 @@ def _kind(table: pa.Table, kind: str) -> pa.Table:
 
 def _verify_share(share: int, config: DedupConfig, n_parts: int, *tables: pa.Table) -> tuple[pa.Table, pa.Table,
                                                                                                  pa.Table, dict]:
-    """Ray task: verify share `share` of the candidates. tables: the n_parts exchange blocks, then every feature
+    """Ray task: verify share `share` of the candidates. tables: the n_parts exchange tables, then every feature
     block (resolved by Ray from refs; on one node they are read in place from the object store). Returns (exact
     edges, near edges with edge=true, (id, quality_score) of their nodes under keep=best_quality else empty,
     counts). Share 0 also counts the candidates without a quality score, over all feature blocks."""
