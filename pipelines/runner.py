@@ -10,32 +10,28 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
-from ray.data.context import ShuffleStrategy
 
-from packing import merge_stats, pack_window, rows_by_bucket
 from pipelines.config import PipelineConfig, to_dict
 from pipelines.manifest import MANIFEST_NAME, atomic_write_bytes, load_manifest, write_manifest
 from pipelines.paths import check_output_tree
 from pipelines.quality_threshold import fix_quality_threshold
 from pipelines.session import start_ray
-from pipelines.shards import write_shards
+from pipelines.windows import json_default as _json_default
+from pipelines.windows import tokenize_pack_write as _tokenize_pack_write
 from stages.filter import REWRITE_CANDIDATE, FilterChain
 from stages.read import Partition, plan_partitions, read_partition
 from stages.reasons import check_conservation, count_reasons, merge_counts, split_kept
-from stages.schema import REASON, stable_hash
-from tokenization import Tokenizer, summarize_counts
+from stages.schema import REASON
 
 WORK = "_work"
 _MAX_WINDOW_PARTITIONS = 512
@@ -419,100 +415,6 @@ def _rewrite(files: list[str], dup_ids: pa.Array, config: PipelineConfig, out: P
     _write_parquet(kept_path, kept)
     atomic_write_bytes(done, json.dumps(summary, default=_json_default).encode())
     return [str(kept_path)], summary
-
-
-# ---------------------------------------------------------------- tokenize (map) → pack per window (groupby)
-
-class _Tokenize:
-    """Ray Data callable class: drop rejected and duplicate rows, tokenize, assign each row its packing window.
-
-    A class so a BPE tokenizer loads once per actor. Window = stable_hash(id, seed) % n_windows: a function of the
-    id only, so the same rows meet in the same window on any number of CPUs.
-    """
-
-    def __init__(self, config: PipelineConfig, dup_ids: pa.Array, n_windows: int, counts_dir: str) -> None:
-        os.environ.setdefault("RAYON_NUM_THREADS", "1")  # one CPU per actor: no BPE thread pool oversubscribing
-        self.tokenizer = Tokenizer(config.tokenize)
-        self.seed, self.dup_ids, self.n_windows = config.seed, dup_ids, n_windows
-        self.counts_dir = Path(counts_dir)
-
-    def __call__(self, files: pa.Table) -> pa.Table:
-        # The actor reads its files itself: a separate read task could starve for a CPU behind the actor pool
-        # on a 1-CPU Ray, and the run would hang.
-        batch = pa.concat_tables([pq.read_table(f, columns=["id", "text", REASON])
-                                  for f in files.column("file").to_pylist()])
-        keep = pc.invert(pc.is_in(batch.column("id"), value_set=self.dup_ids))
-        if REASON in batch.column_names:
-            keep = pc.and_(keep, pc.is_null(batch.column(REASON)))
-        docs = batch.filter(keep).select(["id", "text"]).combine_chunks()
-        tokenized = pa.Table.from_batches([self.tokenizer.process(b) for b in docs.to_batches()] or
-                                          [self.tokenizer.process(pa.RecordBatch.from_pylist([], schema=docs.schema))])
-        window = (stable_hash(tokenized.column("id"), self.seed) % np.uint64(self.n_windows)).astype(np.int64)
-        if tokenized.num_rows:
-            # The tokenizer's additive figures (bytes per token, compressed share) for the manifest, one file per
-            # batch named by its ids; the driver clears the folder first and sums it after the stage.
-            counts = merge_counts(*(self.tokenizer.counts(b) for b in tokenized.to_batches()))
-            name = hashlib.sha256("\n".join(tokenized.column("id").to_pylist()).encode()).hexdigest()[:20]
-            atomic_write_bytes(self.counts_dir / f"{name}.json", json.dumps(counts).encode())
-        return tokenized.select(["id", "tokens", "n_tokens"]).append_column("window", pa.array(window))
-
-
-def _pack_group(group: pa.Table, config: PipelineConfig, out: str, work: str) -> pa.Table:
-    window = int(group.column("window")[0].as_py())
-    partition = f"w{window:05d}"
-    done = Path(work) / "windows" / f"{partition}.done.json"
-    if done.exists():
-        return pa.table({"result": [done.read_text()]})
-    docs = group.sort_by("id").drop_columns(["window"])
-    result = pack_window(docs, config.pack)
-    # Decomposition rows go to one partition per bucket (w00003-b11), so a sampler reads one bucket's files.
-    entries = [
-        entry
-        for bucket, rows in rows_by_bucket(result.sequences)
-        for entry in write_shards(rows, Path(out), partition if bucket < 0 else f"{partition}-b{bucket:02d}",
-                                  config.shards)
-    ]
-    body = json.dumps({"window": window, "shards": entries, "stats": result.stats}, default=_json_default)
-    atomic_write_bytes(done, body.encode())
-    return pa.table({"result": [body]})
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _tokenize_pack_write(files: list[str], dup_ids: pa.Array, n_windows: int, config: PipelineConfig,
-                         out: Path, work: Path) -> tuple[list[dict], dict[str, Any], dict[str, Any]]:
-    tokenizer_spec = Tokenizer(config.tokenize).spec()
-    counts_dir = work / "token_counts"
-    shutil.rmtree(counts_dir, ignore_errors=True)  # tokenization always reruns whole: no stale batch counts
-    counts_dir.mkdir(parents=True)
-    files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]  # Ray reads an empty file as a block
-    windows = []                                                           # with no columns: nothing to group by
-    if files:
-        ds = ray.data.from_items([{"file": f} for f in files], override_num_blocks=len(files)).map_batches(
-            _Tokenize, batch_size=1, batch_format="pyarrow",
-            fn_constructor_kwargs={"config": config, "dup_ids": dup_ids, "n_windows": n_windows,
-                                   "counts_dir": str(counts_dir)},
-            compute=_actor_pool(len(files)))
-        # The window exchange by Ray's pull-based sort shuffle (plain tasks), one partition per window: the default
-        # strategy's hash shuffle starts aggregator actors for 200 partitions, ~8 s of a 2-CPU run with 5 windows
-        # against 3.6 s for the sort. `ds.context` is this dataset's own copy: other datasets keep the default.
-        ds.context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
-        results = ds.groupby("window", num_partitions=min(n_windows, _MAX_WINDOW_PARTITIONS)).map_groups(
-            _pack_group, batch_format="pyarrow", fn_kwargs={"config": config, "out": str(out), "work": str(work)},
-        ).take_all()
-        windows = sorted((json.loads(r["result"]) for r in results), key=lambda w: w["window"])
-    token_counts = merge_counts(*(json.loads(p.read_text()) for p in sorted(counts_dir.glob("*.json"))))
-    tokenizer_spec = {**tokenizer_spec, "stats": summarize_counts(token_counts) if token_counts else {}}
-    if not windows:  # every document was removed: an empty but valid output
-        stats = {"documents": 0, "tokens": 0, "sequences": 0, "padding_tokens": 0, "truncations": 0, "fill": 0.0,
-                 "buckets": {}}
-        return [], stats, tokenizer_spec
-    entries = [e for w in windows for e in w["shards"]]
-    return entries, merge_stats([w["stats"] for w in windows]), tokenizer_spec
 
 
 def _write_parquet(path: Path, table: pa.Table) -> None:
