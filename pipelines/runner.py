@@ -1,5 +1,5 @@
-"""One run of the plan on Ray Data: read+filter (map) → dedup (exchange) → rewrite → tokenize (map) →
-pack per window (groupby exchange) → shards → manifest.
+"""One run of the plan on Ray: read+filter (tasks) → dedup (exchange) → rewrite → tokenize (tasks) →
+pack per window (a file exchange, pipelines/windows.py) → shards → manifest.
 
 Every map writes its result per input partition, atomically, under a name made of the partition key, so a rerun
 after a crash skips finished partitions and windows. Window membership is `stable_hash(id, seed) % n_windows` and
@@ -34,8 +34,6 @@ from stages.reasons import check_conservation, count_reasons, merge_counts, spli
 from stages.schema import REASON
 
 WORK = "_work"
-_MAX_WINDOW_PARTITIONS = 512
-"""Cap on the partitions of the window exchange: beyond it several windows share a packing task."""
 
 
 @dataclass
@@ -227,22 +225,6 @@ class _ReadFilter:
                    "seconds": time.perf_counter() - t0}
         atomic_write_bytes(done, json.dumps(summary).encode())
         return {**summary, "resumed": False}
-
-
-def _cluster_cpus() -> int:
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-
-def _actor_pool(n_items: int) -> ray.data.ActorPoolStrategy:
-    """A fixed pool, one actor per CPU (at most one per item), each given one item at a time.
-
-    Fixed: an autoscaling pool (min_size=1) starts one actor and adds more while the queue waits, so every stage
-    began narrow and each late actor paid its start (imports, models) on the critical path. One item in flight per
-    actor: items are whole partitions, of unequal cost, and two queued behind a slow one would idle other actors
-    at the end of the stage.
-    """
-    size = max(1, min(_cluster_cpus(), n_items))
-    return ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
 
 
 _READ_FILTER: dict[tuple[str, str, str], _ReadFilter] = {}

@@ -11,12 +11,13 @@ from pipelines.config import RayConfig
 _WORKERS_PER_CPU = 3
 """Worker processes an embedded Ray keeps, per CPU, before it kills idle ones (Ray's default: 1 per CPU).
 
-The runner's task stages (read+filter, dedup, packing) reuse the same worker processes, which have imported
-pyarrow, spaCy and the numba kernels once. The tokenizer's actor pool adds one process per CPU; with Ray's default
-limit the raylet then killed the idle task workers, and the next stage's tasks waited for cold processes that
-Ray starts a few at a time: on 16 CPUs an 11 s stretch at 2-3 busy CPUs before packing (device, 100k documents);
-on 2 CPUs, tasks after an actor stage took 4.8 s in new processes and 0.3 s in kept ones. Idle workers cost memory
-(about 0.7 GB private each after the filters), so the limit stays a small multiple of the CPUs. A cluster sets
+The runner's stages (read+filter, dedup, tokenize, pack) are tasks that reuse the same worker processes, which
+have imported pyarrow, spaCy and the numba kernels once. An actor pool (the rewrite stage's; the tokenizer's until
+it became tasks) adds processes; with Ray's default limit the raylet then killed the idle task workers, and the
+next stage's tasks waited for cold processes that Ray starts a few at a time: on 16 CPUs an 11 s stretch at 2-3
+busy CPUs before packing (device, 100k documents); on 2 CPUs, tasks after an actor stage took 4.8 s in new
+processes and 0.3 s in kept ones. Idle workers cost memory (about 0.7 GB private each after the filters), so the
+limit stays a small multiple of the CPUs. A cluster sets
 it on its own nodes: `ray start --system-config='{"num_workers_soft_limit": 48}'` for 16 CPUs.
 """
 
