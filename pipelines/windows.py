@@ -11,14 +11,15 @@ number of CPUs, on which task tokenized a file, or on the order in which tasks f
 
 Trade-off: the exchange goes through files on the output's filesystem, not through Ray. It replaces a fixed-size
 actor pool (a process per CPU, started for the stage and killed after it) and Ray Data's pull-based sort shuffle
-(`groupby("window")`): on the 16-core machine that stage took 22.0 s for 200k documents on 16 CPUs against 48.3 s
-on 1 (efficiency 0.14), about 12 s of it with 2-3 CPUs busy, and the sort's map and reduce alone 19.4 s; with this file
-exchange it took 5.4 s there (24.7 s on 1 CPU; device, session 3). Here the tokenize tasks run in the task workers that read+filter and dedup already warmed, and a file that finished is
-skipped by a rerun (the shuffle's state was lost with the driver, so tokenization reran whole). The price is one
-write and one page-cache read of the tokenized rows (2 bytes per token for the bytes scheme), and a filesystem all
-nodes share, which the runner already needs for `_work/filtered/`. Plain `@ray.remote` tasks rather than Ray Data:
-no streaming executor to start per stage (16 trivial items on 2 CPUs: 0.32 s through Ray Data, 0.013 s as
-tasks), and each task is one whole file or window anyway.
+(`groupby("window")`): on the 16-core machine that stage took 22.0 s for 200k documents on 16 CPUs against 48.3 s on
+1 (efficiency 0.14), about 12 s of it with 2-3 CPUs busy, and the sort's map and reduce alone 19.4 s; with this file
+exchange it took 5.4 s there (24.7 s on 1 CPU; device, session 3). Here the tokenize tasks run in the task workers
+that read+filter and dedup already warmed, and a file that finished is skipped by a rerun (the shuffle's state was
+lost with the driver, so tokenization reran whole). The price is one write and one page-cache read of the tokenized
+rows (2 bytes per token for the bytes scheme), and a filesystem all nodes share, which the runner already needs for
+`_work/filtered/`. Plain `@ray.remote` tasks rather than Ray Data: no streaming executor to start per stage (16
+trivial items on 2 CPUs: 0.32 s through Ray Data, 0.013 s as tasks), and each task is one whole file or window
+anyway.
 """
 from __future__ import annotations
 
