@@ -17,7 +17,8 @@ it became tasks) adds processes; with Ray's default limit the raylet then killed
 next stage's tasks waited for cold processes that Ray starts a few at a time: on 16 CPUs an 11 s stretch at 2-3
 busy CPUs before packing (device, 100k documents); on 2 CPUs, tasks after an actor stage took 4.8 s in new
 processes and 0.3 s in kept ones. Idle workers cost memory (about 0.7 GB private each after the filters), so the
-limit stays a small multiple of the CPUs. A cluster sets it on its own nodes: `ray start --system-config='{"num_workers_soft_limit": 48}'` for 16 CPUs.
+limit stays a small multiple of the CPUs. A cluster sets it on its own nodes:
+`ray start --system-config='{"num_workers_soft_limit": 48}'` for 16 CPUs.
 """
 
 
