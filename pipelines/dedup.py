@@ -1,13 +1,30 @@
 """The dedup stage on Ray: maps from stages/dedup, one exchange (keys grouped across the corpus), then verification
 in Ray tasks; only counts, candidate ids and verified edges reach the driver.
 
-    documents ─map (one task per block)─► key rows: one exact row per document (+ its signature counts) and one
-                                          row per LSH band, tagged with the hash partition of its key, sorted by it
+    files ─key task (one per file)─► key rows: one exact row per document (+ its signature counts) and one row per
+                                     LSH band, tagged with the hash partition of its key, sorted by it
     key blocks ─one task per partition─► exact groups of >= 2, unique candidate pairs (each tagged with its verify
                                           share), big buckets, signature counts; driver: candidate ids and counts
-    documents ─map (one task per block, candidates only)─► normalised text + shingle sets (stay in the object store)
+    files ─feature task (one per file; text of candidate row groups only)─► normalised text + shingle sets
+                                                                             (stay in the object store)
     verify share s ─task each─► exact edges, near edges (edge=true), counts   (reads every feature block by ref)
     driver: union-find components over the edges → keep smallest id (or best quality) → removed rows
+
+`dedup_files` (the runner's path) runs all of it as plain `ray.remote` tasks, each submitted as soon as its inputs
+are known, and Ray starts each when its refs are ready. `dedup_dataset` takes a Ray Data dataset (tests, the
+benchmark) and runs the two maps as `map_batches` over its blocks; from the key refs on, both share `_dedup_keys`.
+
+Why plain tasks for the maps: with both maps as Ray Data maps over a per-file read, dedup of 200k documents (128
+files) took 37.3 s -> 5.44 s for the key map from 1 to 16 CPUs (~7 CPUs wide) and 13.2 -> 3.29 s for the feature
+map (~4 wide), while the CPU-seconds of the stage were the same (70.7 vs 70.8): the loss was idleness, ~1.5 s at 1-2
+busy CPUs at the start of dedup and again before the feature map, and maps running 7-11 wide, not 16 (device,
+16 CPUs). A Ray Data executor takes 0.32 s to start against 0.013 s for plain tasks (pipelines/windows.py), and
+each task is one whole file anyway. Measured here (30k documents in 20 one-row-group Parquet files, the 2-core box
+at load ~1.4, fresh Ray per run, 3 rounds alternating; median seconds, `dedup_dataset(read_per_file(...))` ->
+`dedup_files`): at 1 CPU, total 9.60 -> 7.26 (key map 7.19 -> 5.11, feature map 1.53 -> 1.22); at 2 CPUs, 9.08 ->
+4.46 (key map 7.04 -> 3.21, feature map 1.48 -> 0.74), so 1 -> 2 CPUs gained x1.06 before and x1.63 after; the
+exchange and verify steps did not change (~0.3 and ~0.6 s at 1 CPU); removed rows identical. A second run of
+3 rounds: 9.30 -> 7.28 s at 1 CPU, 8.91 -> 4.23 s at 2.
 
 The exchange is plain Ray tasks: partition p's task gets every key block by reference and slices its rows out of
 each by binary search (the map sorted them), so exact and band keys travel together in one step with no Ray Data
@@ -17,25 +34,29 @@ one node the blocks are read in place from the object store; on several, a node 
 Each key's rows land in one exchange partition (key mod `exchange_partitions`), each exact key's rows and each pair
 (by a hash of both ids: a pair found in several bands meets itself there) in one verify share (one per Ray CPU, at
 most `exchange_partitions`), and every step is the pure function of the single-process path
-(`stages.dedup.dedup_table`) applied to whole groups: the result does not depend on the number of CPUs, block
-boundaries or partition count. `ds` is read twice (key rows, then candidate features): materialise it first if its
-upstream is costly.
+(`stages.dedup.dedup_table`) applied to whole groups: the result does not depend on the number of CPUs, file or
+block boundaries or partition count. The input is read twice (key rows, then candidate features): a dataset with a
+costly upstream should be materialised first; a feature task reads the `id` column of its file, then the other
+columns of only the row groups that hold a candidate.
 
-Measured before this layout (device, 200k documents, 16 Ray CPUs): the signature map bundled ~4 blocks per task
-(two waves), the exact and band keys took two groupbys one after the other, and verification ran serially on the
-driver after every candidate's features were collected there (5.0 s of 25.3 s; driver peak RSS 1.5 GB). After,
-on 30k documents (20 files) on the shared 2-core box at load 2-5: the two exchange steps 1.4-1.8 s -> 0.35 s at
-1 CPU and ~1.0 s at 2; the driver's share of verification -> 0 (2 tasks of ~0.35 s at 2 CPUs); driver peak RSS
-560 -> 350 MB; Ray tasks: one key map and one feature map task per file, 16 exchange tasks, one verify task per CPU.
+Measured before the exchange was plain tasks (device, 200k documents, 16 Ray CPUs): the signature map bundled ~4
+blocks per task (two waves), the exact and band keys took two groupbys one after the other, and verification ran
+serially on the driver after every candidate's features were collected there (5.0 s of 25.3 s; driver peak RSS
+1.5 GB). After, on 30k documents (20 files) on the shared 2-core box at load 2-5: the two exchange steps 1.4-1.8 s
+-> 0.35 s at 1 CPU and ~1.0 s at 2; the driver's share of verification -> 0 (2 tasks of ~0.35 s at 2 CPUs); driver
+peak RSS 560 -> 350 MB; Ray tasks: one key task and one feature task per file, 16 exchange tasks, one verify task
+per CPU.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from stages.dedup import (BAND_ROW_SCHEMA, BIG_GROUP_SCHEMA, EXACT_EDGE_SCHEMA, EXACT_SCHEMA, FEATURE_SCHEMA,
                           NEAR_EDGE_SCHEMA, PAIR_SCHEMA, QUALITY, REMOVED_SCHEMA, DedupConfig, DedupShingler,
@@ -181,36 +202,82 @@ def _verify_share(share: int, config: DedupConfig, n_parts: int, *tables: pa.Tab
     return exact_edges, near, quality, counts
 
 
-def dedup_dataset(ds: "ray.data.Dataset", config: DedupConfig) -> tuple["ray.data.Dataset", dict]:
+def dedup_dataset(ds: ray.data.Dataset, config: DedupConfig) -> tuple[ray.data.Dataset, dict]:
     """Removed documents of `ds` as a dataset (REMOVED_SCHEMA: id, reject_reason, cluster_id, kept_id,
     cluster_size) and the stage's stats (counts, largest clusters, seconds per step).
 
     ds: documents with at least `id`, `text` (and `source` under scope=per_source, `quality_score` under
-    keep=best_quality: checked here first, which reads one block for the schema). Ids must be unique.
+    keep=best_quality: checked here first, which reads one block for the schema). Ids must be unique. The maps are
+    Ray Data maps over `ds` (one task per block); everything after them is `dedup_files`'s code.
 
-    stats["seconds"]: signatures = the key map (signatures and band rows, one task per block); exchange_exact = the
-    one exchange, which carries exact and band keys together (its tasks, until their candidate ids are on the
+    stats["seconds"]: signatures = the key map (signatures and band rows); exchange_exact = the one exchange, which
+    carries exact and band keys together (its tasks, from the last key block until their candidate ids are on the
     driver); exchange_bands = the union of those ids, the big buckets and counts on the driver (the band exchange
     itself is inside exchange_exact); features = the candidate map; verify = the verify tasks (exact bytes and
     Jaccard); components = union-find and keep-one on the driver.
     """
-    import ray
     import ray.data
 
     if config.keep is Keep.best_quality:  # fail here, naming the fix, not as a RayTaskError from a worker
         schema = ds.schema()
         check_keep_input(list(schema.names) if schema is not None else [], config)
-    seconds: dict[str, float] = {}
-    t = time.perf_counter()
+    t0 = time.perf_counter()
     # no batch_size: one task per input block (= per filtered file); the map slices text itself (signatures.py)
     keys = ds.map_batches(_key_rows, fn_kwargs={"config": config}, batch_format="pyarrow").to_arrow_refs()
-    seconds["signatures"] = time.perf_counter() - t
 
-    t = time.perf_counter()
+    def features_of(ids: pa.Array) -> list[ray.ObjectRef]:
+        return ds.map_batches(_features, fn_kwargs={"ids": ids, "config": config},
+                              batch_format="pyarrow").to_arrow_refs()
+
+    removed, stats = _dedup_keys(keys, features_of, config, t0)
+    return ray.data.from_arrow(removed), stats
+
+
+def dedup_files(files: list[str], columns: list[str], config: DedupConfig) -> tuple[pa.Table, dict]:
+    """Removed documents of the Parquet `files` (REMOVED_SCHEMA rows, in no set order) and the stage's stats,
+    equal to `dedup_dataset` over the same documents: `columns` of each file (at least `id`, `text`; `source` under
+    scope=per_source, `quality_score` under keep=best_quality, checked here first). Ids must be unique across files.
+
+    Plain Ray tasks, one key task and (once the candidate ids are known) one feature task per file, all submitted
+    at once; a feature task reads the text of only the row groups that hold candidates. A file with 0 rows gives
+    empty outputs (its columns are not read); a file that cannot be read raises ValueError naming it (on the driver
+    as a RayTaskError that is also a ValueError). stats["seconds"]: as `dedup_dataset`, signatures = from the
+    first submission until every key task is done.
+    """
+    import ray
+
+    check_keep_input(columns, config)
+    t0 = time.perf_counter()
+    key_task = ray.remote(_file_keys)
+    keys = [key_task.remote(f, columns, config) for f in files]
+
+    def features_of(ids: pa.Array) -> list[ray.ObjectRef]:
+        ids_ref = ray.put(ids)  # once: every task reads the same object, not a copy pickled into each call
+        feature_task = ray.remote(_file_features)
+        return [feature_task.remote(f, columns, ids_ref, config) for f in files]
+
+    return _dedup_keys(keys, features_of, config, t0)
+
+
+def _dedup_keys(keys: list[ray.ObjectRef], features_of: Callable[[pa.Array], list[ray.ObjectRef]],
+                config: DedupConfig, t0: float) -> tuple[pa.Table, dict]:
+    """Everything after the key map, for both inputs: exchange, candidate features, verify, components.
+
+    keys: refs of _KEY_SCHEMA blocks, done or still running (the exchange tasks are submitted at once and wait for
+    them in Ray). features_of(candidate ids): refs of FEATURE_SCHEMA blocks covering those ids. t0: when the key
+    map started (stats["seconds"]["signatures"] runs from it until the last key block is done)."""
+    import ray
+
+    seconds: dict[str, float] = {}
     # one verify task per CPU at most: more only adds tasks that each read every feature block
     shares = max(1, min(config.exchange_partitions, int(ray.cluster_resources().get("CPU", 1))))
     exchange = ray.remote(_exchange_task).options(num_returns=3)
     outs = [exchange.remote(p, config, shares, *keys) for p in range(config.exchange_partitions)]
+    if keys:
+        ray.wait(keys, num_returns=len(keys), fetch_local=False)
+    seconds["signatures"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
     id_chunks = [a for a in ray.get([o[1] for o in outs]) if len(a)]
     del keys  # the key rows are spent: let the object store free them
     parts = [o[0] for o in outs]
@@ -227,16 +294,15 @@ def dedup_dataset(ds: "ray.data.Dataset", config: DedupConfig) -> tuple["ray.dat
     seconds["exchange_bands"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    features: list[ray.ObjectRef] = []
-    if len(ids):
-        features = ds.map_batches(_features, fn_kwargs={"ids": ids, "config": config},
-                                  batch_format="pyarrow").to_arrow_refs()
+    features = features_of(ids) if len(ids) else []
+    verify = ray.remote(_verify_share)
+    pending = [verify.remote(s, config, len(parts), *parts, *features) for s in range(shares)] if len(ids) else []
+    if features:
+        ray.wait(features, num_returns=len(features), fetch_local=False)
     seconds["features"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    verify = ray.remote(_verify_share)
-    verified = ray.get([verify.remote(s, config, len(parts), *parts, *features)
-                        for s in range(shares)]) if len(ids) else []
+    verified = ray.get(pending)
     seconds["verify"] = time.perf_counter() - t
 
     counts = {k: sum(c.get(k, 0) for _, _, _, c in verified)
@@ -248,11 +314,57 @@ def dedup_dataset(ds: "ray.data.Dataset", config: DedupConfig) -> tuple["ray.dat
     removed, finish = finish_clusters(exact_edges, near, big, quality, counts, config)
     stats = {**stats, **finish}
     stats["seconds"] = {**{k: round(v, 4) for k, v in seconds.items()}, **finish["seconds"]}
-    return ray.data.from_arrow(removed.cast(REMOVED_SCHEMA)), stats
+    return removed.cast(REMOVED_SCHEMA), stats
 
 
 def _features(batch: pa.Table, ids: pa.Array, config: DedupConfig) -> pa.Table:
     return pa.Table.from_batches([candidate_features(batch, ids, config, DedupShingler(config))], schema=FEATURE_SCHEMA)
 
 
-__all__ = ["dedup_dataset"]
+def _open_parquet(path: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as e:
+        raise ValueError(f"{path}: dedup cannot open this Parquet file ({e})") from e
+
+
+def _read_parquet(file: pq.ParquetFile, path: str, columns: list[str], row_groups: list[int] | None = None
+                  ) -> pa.Table:
+    missing = [c for c in columns if c not in file.schema_arrow.names]
+    if missing:  # ParquetFile.read would leave them out silently
+        raise ValueError(f"{path}: dedup needs columns {missing}, the file has {file.schema_arrow.names}")
+    try:
+        if row_groups is None:
+            return file.read(columns=columns)
+        return file.read_row_groups(row_groups, columns=columns)
+    except (OSError, pa.ArrowException) as e:
+        raise ValueError(f"{path}: dedup cannot read columns {columns} ({e})") from e
+
+
+def _file_keys(path: str, columns: list[str], config: DedupConfig) -> pa.Table:
+    """Ray task: the key rows (_KEY_SCHEMA, sorted by partition) of one Parquet file's documents."""
+    file = _open_parquet(path)
+    if file.metadata.num_rows == 0:
+        return _KEY_SCHEMA.empty_table()
+    return _key_rows(_read_parquet(file, path, columns), config)
+
+
+def _file_features(path: str, columns: list[str], ids: pa.Array, config: DedupConfig) -> pa.Table:
+    """Ray task: FEATURE_SCHEMA rows of one Parquet file's documents whose id is in `ids`. Only the `id` column is
+    read whole; the other columns only for the row groups that hold a candidate (none: nothing more is read)."""
+    file = _open_parquet(path)
+    sizes = np.array([file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)], dtype=np.int64)
+    if not sizes.sum():
+        return FEATURE_SCHEMA.empty_table()
+    hit = pc.is_in(_read_parquet(file, path, ["id"]).column("id"), value_set=ids.cast(pa.string()))
+    # candidates per row group from the running count of hits: sizes [2, 0, 3], hit [1,0, 0,0,1] → ends [0, 2, 2, 5],
+    # cum [0, 1, 1, 1, 1, 2] → per group [1, 0, 1] → groups [0, 2] (a 0-row group is never read)
+    cum = np.concatenate([[0], np.cumsum(hit.to_numpy(zero_copy_only=False))])
+    ends = np.concatenate([[0], np.cumsum(sizes)])
+    groups = np.flatnonzero(cum[ends[1:]] - cum[ends[:-1]]).tolist()
+    if not groups:
+        return FEATURE_SCHEMA.empty_table()
+    return _features(_read_parquet(file, path, columns, groups), ids, config)
+
+
+__all__ = ["dedup_dataset", "dedup_files"]

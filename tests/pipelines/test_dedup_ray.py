@@ -2,13 +2,17 @@
 and partition count: the spec's rule that output depends on (input, config, seed) only."""
 from __future__ import annotations
 
+from itertools import pairwise
+from pathlib import Path
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import ray
 import ray.data
 
 from bench.dedup_planted import load_passages, planted_corpus
-from pipelines.dedup import dedup_dataset
+from pipelines.dedup import dedup_dataset, dedup_files
 from stages.dedup import REMOVED_SCHEMA, DedupConfig, Keep, Scope, Verify, dedup_table
 
 pytestmark = pytest.mark.ray
@@ -52,17 +56,55 @@ def _without_seconds(stats: dict) -> dict:
     return {k: v for k, v in stats.items() if k != "seconds"}
 
 
-@pytest.mark.parametrize("overrides", [
-    dict(keep=Keep.best_quality, exchange_partitions=5),
-    dict(verify=Verify.signature, max_pairs_group=3, exchange_partitions=2),
-    dict(exact=False, exchange_partitions=4),
-    dict(near=False, scope=Scope.per_source, exchange_partitions=1),
-], ids=["best_quality", "signature_big_buckets", "near_only", "exact_only_per_source"])
+_MODES = [
+    {"keep": Keep.best_quality, "exchange_partitions": 5},
+    {"verify": Verify.signature, "max_pairs_group": 3, "exchange_partitions": 2},
+    {"exact": False, "exchange_partitions": 4},
+    {"near": False, "scope": Scope.per_source, "exchange_partitions": 1},
+]
+_MODE_IDS = ["best_quality", "signature_big_buckets", "near_only", "exact_only_per_source"]
+
+
+@pytest.mark.parametrize("overrides", _MODES, ids=_MODE_IDS)
 def test_ray_equals_local_for_each_mode(dedup_ray, overrides):
     """Every mode that changes what reaches verification (quality ranks from the verify shares, signature
     similarity, stars of big buckets split across shares, one step off) gives the reference's removed rows and
     every stat but seconds, with verification spread over `exchange_partitions` Ray tasks."""
     ray.data.DataContext.get_current().enable_progress_bars = False
+    table = _mode_corpus()
+    expected, expected_stats = dedup_table(table, DedupConfig(**overrides))
+    removed_ds, stats = dedup_dataset(ray.data.from_arrow(table).repartition(5), DedupConfig(**overrides))
+    blocks = [t for t in ray.get(removed_ds.to_arrow_refs()) if t.num_rows]
+    got = pa.concat_tables(blocks).sort_by("id") if blocks else REMOVED_SCHEMA.empty_table()
+    _check_mode(overrides, expected, expected_stats, got, stats)
+
+
+@pytest.mark.parametrize("overrides", _MODES, ids=_MODE_IDS)
+def test_files_equal_local_for_each_mode(dedup_ray, overrides, tmp_path):
+    """`dedup_files` (plain Ray tasks, one per Parquet file) gives the reference's removed rows and stats in every
+    mode, with the corpus cut into files of uneven size, several row groups each (a feature task reads only the
+    groups that hold candidates) and a file of 0 rows among them."""
+    table = _mode_corpus()
+    files = _write_files(table, tmp_path, [0, 9, 40, 40, 70, table.num_rows])
+    expected, expected_stats = dedup_table(table, DedupConfig(**overrides))
+    columns = ["id", "text", "source", "meta"] + (["quality_score"] if overrides.get("keep") else [])
+    removed, stats = dedup_files(files, columns, DedupConfig(**overrides))
+    assert pq.ParquetFile(files[2]).metadata.num_rows == 0 and pq.ParquetFile(files[1]).num_row_groups > 1
+    _check_mode(overrides, expected, expected_stats, removed.sort_by("id"), stats)
+    assert list(stats["seconds"]) == ["signatures", "exchange_exact", "exchange_bands", "features", "verify",
+                                      "components"]
+
+
+def _write_files(table: pa.Table, folder: Path, cuts: list[int]) -> list[str]:
+    """table[cuts[i]:cuts[i+1]] as folder/part-i.parquet (row groups of 12 rows); equal cuts give a 0-row file."""
+    files = []
+    for i, (lo, hi) in enumerate(pairwise(cuts)):
+        files.append(str(folder / f"part-{i}.parquet"))
+        pq.write_table(table.slice(lo, hi - lo), files[-1], row_group_size=12)
+    return files
+
+
+def _mode_corpus() -> pa.Table:
     table = _corpus()
     text = table.column("text")[0].as_py()
     near = [f"{text} extra {chr(97 + i)}" for i in range(6)]  # one LSH bucket of 7, a big one at max_pairs_group=3
@@ -72,11 +114,10 @@ def test_ray_equals_local_for_each_mode(dedup_ray, overrides):
     # few distinct scores: ties in a cluster fall back to the smallest id, some documents have none
     scores = [None if i % 11 == 0 else float(i % 4) / 4 for i in range(table.num_rows)]
     table = table.append_column("quality_score", pa.array(scores, pa.float64()))
-    table = table.set_column(2, "source", pa.array([f"s{i % 2}" for i in range(table.num_rows)]))
-    expected, expected_stats = dedup_table(table, DedupConfig(**overrides))
-    removed_ds, stats = dedup_dataset(ray.data.from_arrow(table).repartition(5), DedupConfig(**overrides))
-    blocks = [t for t in ray.get(removed_ds.to_arrow_refs()) if t.num_rows]
-    got = pa.concat_tables(blocks).sort_by("id") if blocks else REMOVED_SCHEMA.empty_table()
+    return table.set_column(2, "source", pa.array([f"s{i % 2}" for i in range(table.num_rows)]))
+
+
+def _check_mode(overrides: dict, expected: pa.Table, expected_stats: dict, got: pa.Table, stats: dict) -> None:
     assert expected.num_rows > 0, "the fixture must remove documents in this mode"
     assert got.cast(REMOVED_SCHEMA).equals(expected)
     assert _without_seconds(stats) == _without_seconds(expected_stats)
@@ -97,3 +138,38 @@ def test_ray_exchange_empty_and_no_duplicates(dedup_ray):
     table = pa.table({"id": ["a", "b"], "text": texts, "source": ["s", "s"], "meta": ["{}", "{}"]})
     removed, stats = dedup_dataset(ray.data.from_arrow(table), DedupConfig())
     assert removed.count() == 0 and stats["clusters"] == 0 and stats["documents"] == 2
+
+
+def test_files_empty_and_unreadable(dedup_ray, tmp_path):
+    """Files of 0 rows (even without the columns asked for), or no files, give no removed rows and 0 documents; a
+    file that cannot be read, or lacks a column, raises naming the file."""
+    from stages.schema import DOCUMENT_SCHEMA
+
+    columns = ["id", "text", "source", "meta"]
+    pq.write_table(DOCUMENT_SCHEMA.empty_table(), tmp_path / "empty.parquet")
+    pq.write_table(pa.table({"x": pa.array([], pa.int8())}), tmp_path / "bare.parquet")
+    for files in ([str(tmp_path / "empty.parquet"), str(tmp_path / "bare.parquet")], []):
+        removed, stats = dedup_files(files, columns, DedupConfig())
+        assert removed.num_rows == 0 and removed.schema == REMOVED_SCHEMA
+        assert stats["documents"] == 0 and stats["clusters"] == 0
+    texts = pa.array(["one two three four five six"], pa.large_string())
+    pq.write_table(pa.table({"id": ["a"], "text": texts}), tmp_path / "no-source.parquet")
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
+    for name in ("missing.parquet", "junk.parquet", "no-source.parquet"):
+        with pytest.raises(ValueError, match=name):
+            dedup_files([str(tmp_path / "empty.parquet"), str(tmp_path / name)], columns, DedupConfig())
+
+
+def test_file_features_reads_candidate_row_groups(tmp_path):
+    """A feature task reads only the row groups holding candidates and still gives every candidate's features, in
+    file order; no candidate in the file: no rows."""
+    from pipelines.dedup import _features, _file_features
+
+    table = _mode_corpus()
+    path = str(tmp_path / "groups.parquet")
+    pq.write_table(table, path, row_group_size=10)
+    ids = pa.array([table.column("id")[i].as_py() for i in (12, 15, 47)] + ["not-in-file"])
+    got = _file_features(path, ["id", "text", "source", "meta"], ids, DedupConfig())
+    assert pq.ParquetFile(path).num_row_groups > 3 and got.num_rows == 3
+    assert got.equals(_features(table, ids, DedupConfig()))
+    assert _file_features(path, ["id", "text"], pa.array(["not-in-file"]), DedupConfig()).num_rows == 0
