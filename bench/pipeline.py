@@ -264,13 +264,12 @@ def parquet_copy(corpus: Corpus) -> list[str]:
 
 
 def run_dedup_alone(corpus: Corpus, cpus: int) -> dict[str, Any]:
-    """Dedup alone (pipelines.dedup.dedup_dataset: signatures, both exchanges, verify) on the Parquet copy, read one
-    task per file as the runner reads the filtered partitions."""
+    """Dedup alone (pipelines.dedup.dedup_files: signatures, the exchange, features, verify) on the Parquet copy,
+    one task per file as the runner reads the filtered partitions."""
     import ray
 
     from pipelines.config import RayConfig
-    from pipelines.dedup import dedup_dataset
-    from pipelines.runner import read_per_file
+    from pipelines.dedup import dedup_files
     from pipelines.session import start_ray
     from stages.dedup.config import DedupConfig
 
@@ -279,14 +278,12 @@ def run_dedup_alone(corpus: Corpus, cpus: int) -> dict[str, Any]:
     try:
         with TreeSampler() as sampler:
             t0 = time.perf_counter()
-            ds = read_per_file(files, ["id", "text", "source", "meta"])  # as the runner reads dedup's input
-            removed_ds, stats = dedup_dataset(ds, DedupConfig())
-            removed = removed_ds.count()
+            removed, stats = dedup_files(files, ["id", "text", "source", "meta"], DedupConfig())
             seconds = time.perf_counter() - t0
     finally:
         ray.shutdown()
     return {"cpus": cpus, "seconds": round(seconds, 3), "docs": corpus.n_docs, "docs_per_s": corpus.n_docs / seconds,
-            "removed": removed, "steps": {k: round(float(v), 3) for k, v in (stats.get("seconds") or {}).items()},
+            "removed": removed.num_rows, "steps": {k: round(float(v), 3) for k, v in (stats.get("seconds") or {}).items()},
             "memory": sampler.summary()}
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -26,12 +27,13 @@ from pipelines.manifest import MANIFEST_NAME, atomic_write_bytes, load_manifest,
 from pipelines.paths import check_output_tree
 from pipelines.quality_threshold import fix_quality_threshold
 from pipelines.session import start_ray
+from pipelines.windows import gather
 from pipelines.windows import json_default as _json_default
 from pipelines.windows import tokenize_pack_write as _tokenize_pack_write
 from stages.filter import REWRITE_CANDIDATE, FilterChain
 from stages.read import Partition, plan_partitions, read_partition
 from stages.reasons import check_conservation, count_reasons, merge_counts, split_kept
-from stages.schema import REASON
+from stages.schema import REASON, stable_hash
 
 WORK = "_work"
 
@@ -88,7 +90,6 @@ def run(config: PipelineConfig) -> RunReport:
     removed = merge_counts(*(json.loads(s["removed"]) for s in summaries))
     quarantined = merge_counts(*(json.loads(s["quarantined"]) for s in summaries))
     filtered_files = [str(work / "filtered" / f"{s['key']}.parquet") for s in summaries]
-    _check_unique_ids(partitions, out, work)
     report.stage_docs["read+filter"] = n_in
 
     t0 = time.perf_counter()
@@ -189,20 +190,22 @@ def _prepare_output(out: Path, digest: str, overwrite: bool) -> None:
 # ---------------------------------------------------------------- read + filter (map over partitions)
 
 class _ReadFilter:
-    """One partition per call → files under rejected/, quarantine/, _work/filtered/; see `_read_filter`."""
+    """One partition per call → files under rejected/, quarantine/, _work/filtered/; see `_read_filter`.
+
+    Returns the partition's summary (also written to its done marker: key, records, kept, removed and quarantined
+    counts as JSON text, seconds; plus resumed, true when the marker was already there) and the `stable_hash` of
+    every id it read (kept and removed; not the quarantined rows), for the driver's uniqueness check."""
 
     def __init__(self, config: PipelineConfig, out: str, work: str) -> None:
         self.config, self.out, self.work = config, Path(out), Path(work)
         self.chain = FilterChain(config.filter)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = [self._one(Partition(**json.loads(p))) for p in batch.column("partition").to_pylist()]
-        return pa.Table.from_pylist(rows)
-
-    def _one(self, part: Partition) -> dict[str, Any]:
+    def __call__(self, part: Partition) -> tuple[dict[str, Any], np.ndarray]:
         done = self.work / "filtered" / f"{part.key}.done.json"
         if done.exists():
-            return {**json.loads(done.read_text()), "resumed": True}
+            kept = pq.read_table(self.work / "filtered" / f"{part.key}.parquet", columns=["id", REASON])
+            rejected = pq.read_table(self.out / "rejected" / f"{part.key}.parquet", columns=["id"])
+            return {**json.loads(done.read_text()), "resumed": True}, _id_hashes(kept, rejected)
         t0 = time.perf_counter()
         result = read_partition(part, self.config.input)
         docs = result.documents
@@ -224,32 +227,46 @@ class _ReadFilter:
                    "removed": json.dumps(removed), "quarantined": json.dumps(quarantined),
                    "seconds": time.perf_counter() - t0}
         atomic_write_bytes(done, json.dumps(summary).encode())
-        return {**summary, "resumed": False}
+        return {**summary, "resumed": False}, _id_hashes(kept, rejected)
+
+
+def _id_hashes(filtered: pa.Table, rejected: pa.Table) -> np.ndarray:
+    """stable_hash of the ids of a partition's kept rows (reason null in `filtered`, which also carries the rewrite
+    candidates) and of its `rejected` rows."""
+    kept = filtered.filter(pc.is_null(filtered.column(REASON))) if REASON in filtered.column_names else filtered
+    return np.concatenate([stable_hash(kept.column("id")), stable_hash(rejected.column("id"))])
 
 
 _READ_FILTER: dict[tuple[str, str, str], _ReadFilter] = {}
 """This worker process's `_ReadFilter` for the run in progress (one entry: a new run replaces it)."""
 
 
-def _read_filter(batch: pa.Table, config: PipelineConfig, out: str, work: str) -> pa.Table:
-    """Ray Data task: read and filter the partitions of `batch` (one per row).
+@ray.remote(num_cpus=1, num_returns=2)
+def _read_filter(part: Partition, config: PipelineConfig, out: str, work: str) -> tuple[dict[str, Any], np.ndarray]:
+    """Ray task: read and filter one partition.
 
-    Tasks, not an actor pool: the filter's models (fastText, spaCy) still load once per worker process, through
-    `_READ_FILTER`, but the processes outlive the stage. An actor pool's processes are started for the stage and
-    killed after it, and Ray frees their CPUs seconds later, so each actor stage paid a start (imports, spaCy,
+    A plain task, not an actor pool: the filter's models (fastText, spaCy) still load once per worker process,
+    through `_READ_FILTER`, but the processes outlive the stage. An actor pool's processes are started for the stage
+    and killed after it, and Ray frees their CPUs seconds later, so each actor stage paid a start (imports, spaCy,
     numba caches) and a teardown gap, and the next stage's tasks started in cold processes.
+
+    Not Ray Data's map either: on 16 CPUs its stage had one task running for the first ~3 s (device, 200k
+    documents in 128 files, Ray's task timeline); plain tasks are all submitted at once.
     """
     key = (config_hash(config), out, work)
     stage = _READ_FILTER.get(key)
     if stage is None:
         _READ_FILTER.clear()
         stage = _READ_FILTER[key] = _ReadFilter(config, out, work)
-    return stage(batch)
+    return stage(part)
 
 
 def _check_unique_ids(partitions: list[Partition], out: Path, work: Path) -> None:
     """Raise when one id stands in two partitions: a reader only sees its own partition, and every later step
-    (dedup, packing, provenance) needs ids unique across the whole input."""
+    (dedup, packing, provenance) needs ids unique across the whole input.
+
+    It reads every partition's id columns on the driver (0.7 s for 330k documents in 424 files, 2-core box), so it
+    runs only when the tasks' id hashes repeat; otherwise the ids are unique."""
     import polars as pl
 
     frames = []
@@ -276,13 +293,25 @@ def _onward_mask(table: pa.Table) -> pa.Array:
 
 
 def _read_and_filter(partitions: list[Partition], config: PipelineConfig, out: Path, work: Path) -> list[dict]:
-    items = [{"partition": json.dumps({"path": p.path, "format": p.format, "start": p.start, "end": p.end})}
-             for p in partitions]
-    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
-        _read_filter, batch_size=1, batch_format="pyarrow",
-        fn_kwargs={"config": config, "out": str(out), "work": str(work)})
-    rows = ds.take_all()
-    return sorted(rows, key=lambda r: r["key"])
+    """Every partition's summary (see `_ReadFilter`), in key order, once the ids are known to be unique; the
+    largest partitions are submitted first, which shortens the stage's tail."""
+    config_ref = ray.put(config)  # once, not pickled into each of the tasks
+    order = sorted(partitions, key=lambda p: -_partition_bytes(p))
+    refs = [_read_filter.remote(p, config_ref, str(out), str(work)) for p in order]
+    summaries = gather([r[0] for r in refs], "read+filter", config.ray.progress)
+    hashes = ray.get([r[1] for r in refs])
+    if hashes:
+        flat = np.sort(np.concatenate(hashes))
+        if (flat[1:] == flat[:-1]).any():  # a repeated id, or (rarely) two ids with one hash: the exact check says
+            _check_unique_ids(partitions, out, work)
+    return sorted(summaries, key=lambda r: r["key"])
+
+
+def _partition_bytes(part: Partition) -> int:
+    """Bytes of a JSONL partition's range, else (a whole file, a run of Parquet row groups) the file's size."""
+    if part.format == "jsonl" and part.end is not None:
+        return part.end - part.start
+    return Path(part.path).stat().st_size
 
 
 # ---------------------------------------------------------------- dedup (exchange)
@@ -297,17 +326,10 @@ def _dedup(files: list[str], config: PipelineConfig, out: Path, work: Path) -> t
     elif not _dedup_enabled(config):
         return pa.array([], pa.string()), {}, {"enabled": False}
     else:
-        from pipelines.dedup import dedup_dataset  # imported only when on: it pulls the exchange code
-        from stages.dedup import REMOVED_SCHEMA
+        from pipelines.dedup import dedup_files  # imported only when on: it pulls the exchange code
 
-        files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]
         ranked = ["quality_score"] if config.dedup.keep == "best_quality" else []  # keep: the best of a cluster
-        ds = read_per_file(files, ["id", "text", "source", "meta", *ranked])
-        removed_ds, stats = dedup_dataset(ds, config.dedup)
-        dups = removed_ds.to_arrow_refs()
-        dups = pa.concat_tables(ray.get(dups)) if dups else None
-        if dups is None or dups.num_rows == 0:
-            dups = REMOVED_SCHEMA.empty_table()
+        dups, stats = dedup_files(files, ["id", "text", "source", "meta", *ranked], config.dedup)
         dups = dups.sort_by("id")
         _write_parquet(dup_path, dups)
         atomic_write_bytes(done, json.dumps(stats, default=str).encode())
@@ -322,16 +344,9 @@ def _read_files(batch: pa.Table, columns: list[str]) -> pa.Table:
 
 
 def read_per_file(files: list[str], columns: list[str]) -> ray.data.Dataset:
-    """`columns` of Parquet `files`, one read task (and one block) per file: `read_parquet` packs small files into
-    one task, which ran the dedup maps one or two wide on 16 CPUs (bench/README.md).
-
-    Ray fuses this read with the downstream map (dedup's key and feature maps, rewrite's id filter), so each file is
-    read and mapped in one task, one operator wide. That needs the downstream map to set no `batch_size`: with one
-    (dedup's maps had 4096 documents until session 3) Ray bundles the *file list* up to that many rows per task,
-    and all 64 files of a 100k-document corpus went to one task, dedup's signatures 1 CPU wide on 16 (device,
-    23.1 s); the read was then kept unfused. Fused, dedup alone on 30k documents (2-core box, idle) took 9.6 s
-    against 10.9 s at 2 CPUs, and 9.8 against 10.2 at 1, with one operator fewer in Ray Data's CPU split.
-    """
+    """`columns` of Parquet `files` as a Ray Data dataset, one read task (and one block) per file: `read_parquet`
+    packs small files into one task. The rewrite stage maps it; Ray fuses the read with that map as long as the map
+    sets no `batch_size` (with one, Ray bundles the *file list* up to that many rows per task)."""
     if not files:
         return ray.data.from_arrow(pa.table({c: pa.array([], pa.string()) for c in columns}))
     return ray.data.from_items([{"file": f} for f in files], override_num_blocks=len(files)).map_batches(

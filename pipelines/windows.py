@@ -72,7 +72,7 @@ def tokenize_pack_write(files: list[str], dup_ids: pa.Array, n_windows: int, con
     largest_first = sorted(range(len(files)), key=lambda i: -os.path.getsize(files[i]))  # shortens the tail
     refs = {i: _tokenize_file.remote(files[i], str(folder / _file_key(files[i])), dup_ref, n_windows, config)
             for i in largest_first}
-    tokenized = _gather([refs[i] for i in range(len(files))], "tokenize", config.ray.progress)
+    tokenized = gather([refs[i] for i in range(len(files))], "tokenize", config.ray.progress)
 
     slices: dict[int, list[tuple[str, int, int]]] = defaultdict(list)  # window -> (file, start, stop), file order
     for path, body in zip(files, tokenized):
@@ -81,7 +81,7 @@ def tokenize_pack_write(files: list[str], dup_ids: pa.Array, n_windows: int, con
     windows = sorted(slices)  # a window no row hashed to has no shards and no marker
     n_tasks = min(len(windows), _MAX_PACK_TASKS)
     groups = [[(w, slices[w]) for w in windows[t::n_tasks]] for t in range(n_tasks)]
-    packed = _gather([_pack_windows.remote(g, config, str(out), str(work)) for g in groups], "pack",
+    packed = gather([_pack_windows.remote(g, config, str(out), str(work)) for g in groups], "pack",
                      config.ray.progress)
     results = sorted((json.loads(body) for bodies in packed for body in bodies), key=lambda w: w["window"])
 
@@ -108,7 +108,7 @@ def _file_key(path: str) -> str:
     return f"{p.parent.name}-{p.stem}"
 
 
-def _gather(refs: list[ray.ObjectRef], label: str, progress: bool) -> list[Any]:
+def gather(refs: list[ray.ObjectRef], label: str, progress: bool) -> list[Any]:
     """Results of `refs`, in their order; with `progress`, a bar of finished tasks on stderr.
 
     A failed task raises here as soon as it is seen, not after the others finish.

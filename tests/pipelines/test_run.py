@@ -133,6 +133,20 @@ def test_dry_run_writes_nothing_to_the_destination(tmp_path, local_ray, capsys) 
     assert "dry run" in printed and "documents in" in printed
 
 
+def test_an_id_in_two_files_fails_naming_both(tmp_path, local_ray) -> None:
+    """Each task only sees its own partition: the driver compares the tasks' id hashes and, when one repeats,
+    names the id and its files. A kept row in one file and a removed row in the other count too."""
+    rng = random.Random(5)
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("".join(json.dumps({"id": f"a{i}", "text": prose(rng, 80)}) + "\n" for i in range(5)) +
+                 json.dumps({"id": "twice", "text": prose(rng, 80)}) + "\n")
+    b.write_text(json.dumps({"id": "twice", "text": "too short"}) + "\n" +
+                 "".join(json.dumps({"id": f"b{i}", "text": prose(rng, 80)}) + "\n" for i in range(5)))
+    config = load_config(recipe(tmp_path, [str(a), str(b)], tmp_path / "out"))
+    with pytest.raises(ValueError, match=r"'twice': the same document id in .*a\.jsonl and .*b\.jsonl"):
+        run(config)
+
+
 def test_a_config_error_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("input: {paths: [x]}\nfilter:\n  lenght: {min_chars: 3}\n")
