@@ -19,13 +19,14 @@ import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from stages.rewrite.config import Output, RewriteConfig
 from stages.rewrite.parse import Reply
 from stages.rewrite.prompt import response_format
+
+if TYPE_CHECKING:
+    import aiohttp
 
 _RETRY_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
 
@@ -98,6 +99,7 @@ class ChatClient:
 
     async def open(self) -> None:
         """Create the session and semaphore on the running loop (they are bound to it)."""
+        import aiohttp  # here, not at module level: every Ray worker imports this package's config (0.1 s)
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self.config.max_concurrency)
             self._session = aiohttp.ClientSession(connector=connector, headers=_headers(self.config))
@@ -119,6 +121,7 @@ class ChatClient:
 
     async def _attempt(self, body: dict[str, Any]) -> tuple[Reply | None, str, str, bool, str | None]:
         """One HTTP try: (reply or None, error text, error kind, retryable, Retry-After header)."""
+        import aiohttp
         assert self._session is not None and self._semaphore is not None, "call open() first"
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
         async with self._semaphore:
@@ -165,6 +168,7 @@ class ChatClient:
 
 def list_models(config: RewriteConfig, timeout_s: float = 10.0) -> list[str]:
     """GET `{base_url}/models` once; the served model ids. Raises EndpointError (one line) saying what to fix."""
+    import aiohttp
 
     async def _get() -> list[str]:
         async with aiohttp.ClientSession(headers=_headers(config)) as session:
@@ -192,6 +196,7 @@ def _probe_output_format(config: RewriteConfig) -> None:
 
     Without this, a server that does not speak the chosen dialect (llama-cpp-python answers `json_schema` with
     HTTP 500) would turn every document of the run into `rewrite.error` after its retries."""
+    import aiohttp
     body = {"model": config.model, "messages": [{"role": "user", "content": "Reply with a JSON object."}],
             "max_tokens": 1, "temperature": 0.0, "response_format": response_format(config)}
 
