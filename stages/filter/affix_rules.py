@@ -366,70 +366,105 @@ def _orth_texts(substrings: list) -> list[str]:
     return [t[ORTH] if ORTH in t else t["ORTH"] for t in substrings]
 
 
+def rule_tables(tokenizer) -> dict:  # spacy Tokenizer (untyped library) -> the tables of `SpacyRules`
+    """Everything `SpacyRules` reads from a spaCy English tokenizer, as arrays, strings and regex sources.
+
+    Plain data (picklable), so `rule_cache` can store it and a worker can build `SpacyRules` without spaCy. The
+    regexes travel as (pattern, flags): `re.compile` of the same source is the same regex (prefix, suffix,
+    infix and URL searches are plain `re` patterns in spaCy 3).
+    """
+    from spacy.lang.char_classes import (
+        ALPHA,
+        ALPHA_LOWER,
+        ALPHA_UPPER,
+        CURRENCY,
+        HYPHENS,
+        UNITS,
+    )
+    from spacy.pipeline import Sentencizer
+    from spacy.tokenizer import Tokenizer
+
+    currency = [c.replace("\\", "") for c in CURRENCY.split("|")]  # spaCy's list escapes `$` only
+    digit_lits = sorted({"+", *currency, *UNITS.split("|")}, key=len, reverse=True)
+    rules = tokenizer.rules
+    specials = list(rules)
+    tok_lens = [[len(t) for t in _orth_texts(rules[s])] for s in specials]
+    sp_tok_off = np.zeros(len(specials) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in tok_lens], out=sp_tok_off[1:])
+    # Matcher patterns (tokenizer.pyx add_special_case): specials with an affix or infix, tokenized without
+    # special cases; only those whose own tokens differ from their pattern can change a token run.
+    bare = Tokenizer(tokenizer.vocab, rules={}, prefix_search=tokenizer.prefix_search,
+                     suffix_search=tokenizer.suffix_search, infix_finditer=tokenizer.infix_finditer,
+                     token_match=tokenizer.token_match, url_match=tokenizer.url_match)
+    harmful, n_tokens = [], []
+    for s in specials:
+        if (tokenizer.faster_heuristics and not tokenizer.find_prefix(s) and not tokenizer.find_infix(s)
+                and not tokenizer.find_suffix(s) and " " not in s):
+            continue
+        pattern = [t.text for t in bare(s)]
+        if pattern != _orth_texts(rules[s]):
+            harmful.append(s)
+            n_tokens.append(len(pattern))
+    if (tokenizer.prefix_search(_NEUTRAL) or tokenizer.suffix_search(_NEUTRAL)
+            or list(tokenizer.infix_finditer("a" + _NEUTRAL + "a"))):
+        raise RuntimeError(f"spaCy's rules changed: the probe context {_NEUTRAL!r} is an affix")
+    if max(map(len, digit_lits)) > _MAX_DIGIT_LITERAL:
+        raise RuntimeError(f"spaCy's units changed: one is longer than {_MAX_DIGIT_LITERAL} characters")
+    for u in digit_lits:
+        m = tokenizer.suffix_search("1" + u)
+        if m is None or m.start() != 1:
+            raise RuntimeError(f"spaCy's suffix rules changed: {u!r} after a digit is not a suffix")
+    if tokenizer.token_match is not None:
+        raise RuntimeError("spaCy's English tokenizer has a token_match now: the rules assume none")
+    return {
+        "pre": _literals([c for c in currency if len(c) > 1]),
+        "suf": _literals(["……", "'s", "'S", "’s", "’S"]),
+        "dig": _literals(digit_lits),
+        "hyph": _literals(HYPHENS.split("|")),
+        "sp": _sorted_strings(specials),
+        "sp_tok_len": np.array([x for t in tok_lens for x in t], dtype=np.int64),
+        "sp_tok_off": sp_tok_off,
+        "mt": _sorted_strings(harmful),
+        "mt_n_tokens": np.array(n_tokens, dtype=np.int64),
+        "hyphen_starts": "".join(sorted({h[0] for h in HYPHENS.split("|")})),
+        "prefix": _regex_of(tokenizer.prefix_search),
+        "suffix": _regex_of(tokenizer.suffix_search),
+        "infix": _regex_of(tokenizer.infix_finditer),
+        "url": _regex_of(tokenizer.url_match),
+        "alpha": (f"[{ALPHA}]", 0), "upper": (f"[{ALPHA_UPPER}]", 0), "lower": (f"[{ALPHA_LOWER}]", 0),
+        "sent_punct": "".join(sorted(Sentencizer.default_punct_chars)),
+    }
+
+
+def _regex_of(method) -> tuple[str, int]:  # a bound re.Pattern method, or a wrapper with `__wrapped__`
+    """(pattern, flags) of the compiled regex behind a tokenizer search function."""
+    pattern = getattr(getattr(method, "__wrapped__", method), "__self__", None)
+    if not isinstance(pattern, re.Pattern):
+        raise RuntimeError(f"spaCy's tokenizer search {method!r} is not a `re` pattern method")
+    return pattern.pattern, pattern.flags
+
+
 class SpacyRules:
-    """Tables for `tokenize_chunks`, built once per process from a spaCy English tokenizer."""
+    """Tables for `tokenize_chunks` (from `rule_tables`), and the regexes that probe new code points."""
 
-    def __init__(self, tokenizer) -> None:  # spacy Tokenizer; untyped library
-        from spacy.lang.char_classes import (
-            ALPHA,
-            ALPHA_LOWER,
-            ALPHA_UPPER,
-            CURRENCY,
-            HYPHENS,
-            UNITS,
-        )
-        from spacy.tokenizer import Tokenizer
-
-        self._tok = tokenizer
-        self.url_match = tokenizer.url_match
+    def __init__(self, tables: dict) -> None:
+        self.pre, self.suf, self.dig, self.hyph = tables["pre"], tables["suf"], tables["dig"], tables["hyph"]
+        self.sp, self.sp_tok_len, self.sp_tok_off = tables["sp"], tables["sp_tok_len"], tables["sp_tok_off"]
+        self.mt, self.mt_n_tokens = tables["mt"], tables["mt_n_tokens"]
+        self._hyphen_starts = frozenset(tables["hyphen_starts"])
+        self._prefix_search = re.compile(*tables["prefix"]).search
+        self._suffix_search = re.compile(*tables["suffix"]).search
+        self._infix_finditer = re.compile(*tables["infix"]).finditer
+        self.url_match = re.compile(*tables["url"]).match
+        self._alpha = re.compile(*tables["alpha"])
+        self._upper = re.compile(*tables["upper"])
+        self._lower = re.compile(*tables["lower"])
         self.flags = np.zeros(sys.maxunicode + 1, dtype=np.uint16)
-        self._alpha = re.compile(f"[{ALPHA}]")
-        self._upper = re.compile(f"[{ALPHA_UPPER}]")
-        self._lower = re.compile(f"[{ALPHA_LOWER}]")
-        currency = [c.replace("\\", "") for c in CURRENCY.split("|")]  # spaCy's list escapes `$` only
-        self.pre = _literals([c for c in currency if len(c) > 1])
-        self.suf = _literals(["……", "'s", "'S", "’s", "’S"])
-        digit_lits = sorted({"+", *currency, *UNITS.split("|")}, key=len, reverse=True)
-        self.dig = _literals(digit_lits)
-        self.hyph = _literals(HYPHENS.split("|"))
-        rules = tokenizer.rules
-        specials = list(rules)
-        self.sp = _sorted_strings(specials)
-        tok_lens = [[len(t) for t in _orth_texts(rules[s])] for s in specials]
-        self.sp_tok_off = np.zeros(len(specials) + 1, dtype=np.int64)
-        np.cumsum([len(t) for t in tok_lens], out=self.sp_tok_off[1:])
-        self.sp_tok_len = np.array([x for t in tok_lens for x in t], dtype=np.int64)
-        # Matcher patterns (tokenizer.pyx add_special_case): specials with an affix or infix, tokenized without
-        # special cases; only those whose own tokens differ from their pattern can change a token run.
-        bare = Tokenizer(tokenizer.vocab, rules={}, prefix_search=tokenizer.prefix_search,
-                         suffix_search=tokenizer.suffix_search, infix_finditer=tokenizer.infix_finditer,
-                         token_match=tokenizer.token_match, url_match=tokenizer.url_match)
-        harmful, n_tokens = [], []
-        for s in specials:
-            if (tokenizer.faster_heuristics and not tokenizer.find_prefix(s) and not tokenizer.find_infix(s)
-                    and not tokenizer.find_suffix(s) and " " not in s):
-                continue
-            pattern = [t.text for t in bare(s)]
-            if pattern != _orth_texts(rules[s]):
-                harmful.append(s)
-                n_tokens.append(len(pattern))
-        self.mt = _sorted_strings(harmful)
-        self.mt_n_tokens = np.array(n_tokens, dtype=np.int64)
-        if (tokenizer.prefix_search(_NEUTRAL) or tokenizer.suffix_search(_NEUTRAL)
-                or list(tokenizer.infix_finditer("a" + _NEUTRAL + "a"))):
-            raise RuntimeError(f"spaCy's rules changed: the probe context {_NEUTRAL!r} is an affix")
-        if max(map(len, digit_lits)) > _MAX_DIGIT_LITERAL:
-            raise RuntimeError(f"spaCy's units changed: one is longer than {_MAX_DIGIT_LITERAL} characters")
-        self._hyphen_starts = {h[0] for h in HYPHENS.split("|")}
-        for u in digit_lits:
-            m = tokenizer.suffix_search("1" + u)
-            if m is None or m.start() != 1:
-                raise RuntimeError(f"spaCy's suffix rules changed: {u!r} after a digit is not a suffix")
 
     def _probe(self, cps: np.ndarray) -> None:
         """Fill the classes of code points not seen yet, from one-character probes of the tokenizer's regexes."""
         new = np.unique(cps[(self.flags[cps] & F_PROBED) == 0])
-        pre, suf, infix = self._tok.prefix_search, self._tok.suffix_search, self._tok.infix_finditer
+        pre, suf, infix = self._prefix_search, self._suffix_search, self._infix_finditer
         for c in new.tolist():
             ch = chr(c)
             f = F_PROBED

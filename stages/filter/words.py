@@ -29,12 +29,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from stages.filter.affix_rules import SpacyRules
+from stages.filter import rule_cache
+from stages.filter.affix_rules import SpacyRules, rule_tables
 from stages.filter.chunk_table import ChunkTable
 
-PY_WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                 "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 """Every character Python's `str.isspace()`, `split()` and `strip()` treat as whitespace (29 of them).
-RE2's `\\s` is ASCII only, so every regex here spells the set out."""
+RE2's `\\s` is ASCII only, so every regex here spells the set out. Spelled out rather than found by scanning
+every code point (60 ms of each worker's start); test_words.py checks it against the scan."""
 
 _WS_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in PY_WHITESPACE)
 WS_RUN = f"[{_WS_CLASS}]+"
@@ -60,10 +63,7 @@ def _sentence_punct() -> frozenset[str]:
     """spaCy `Sentencizer.default_punct_chars`: a token equal to one of these ends a sentence."""
     global _SENT_PUNCT
     if _SENT_PUNCT is None:
-        _import_spacy()
-        from spacy.pipeline import Sentencizer
-
-        _SENT_PUNCT = frozenset(Sentencizer.default_punct_chars)
+        _SENT_PUNCT = frozenset(_rule_tables()["sent_punct"])
     return _SENT_PUNCT
 
 
@@ -129,13 +129,26 @@ def _tail_search(search):  # re.Pattern.search -> the same answers, faster
             return search(string)
         return match
 
+    tail_search.__wrapped__ = search  # affix_rules.rule_tables reads the regex source through it
     return tail_search
+
+
+@functools.lru_cache(maxsize=1)
+def _rule_tables() -> dict:
+    """`affix_rules.rule_tables` of `_blank_english()`, read from `rule_cache` when an earlier process built it."""
+    return rule_cache.load_tables(lambda: rule_tables(_blank_english().tokenizer))
 
 
 @functools.lru_cache(maxsize=1)
 def _spacy_rules() -> SpacyRules:
     """spaCy's English tokenizer rules, compiled (`affix_rules`), built once per process."""
-    return SpacyRules(_blank_english().tokenizer)
+    return SpacyRules(_rule_tables())
+
+
+@functools.lru_cache(maxsize=1)
+def _spacy_answers() -> dict[str, tuple[int, ...]]:
+    """spaCy's token lengths of chunks the rules defer, as stored by earlier processes; this process adds its own."""
+    return rule_cache.load_answers()
 
 
 _FLAGS = np.full(sys.maxunicode + 1, 255, dtype=np.uint8)
@@ -305,9 +318,15 @@ class WordSplitter:
         cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
         n_tok, ends, deferred = _spacy_rules().token_ends(joined, cps, offsets)
         if len(deferred):
-            hard = deferred.tolist()
-            for i, toks in zip(hard, self._spacy_tokens([chunks[i] for i in hard])):
-                self._set_ends(ends, n_tok, offsets, i, toks)
+            answers = _spacy_answers()
+            hard = [i for i in deferred.tolist() if chunks[i] not in answers]
+            if hard:  # only here does this process import spaCy
+                new = {chunks[i]: tuple(map(len, toks))
+                       for i, toks in zip(hard, self._spacy_tokens([chunks[i] for i in hard]))}
+                answers.update(new)
+                rule_cache.store_answers(new)
+            for i in deferred.tolist():
+                self._set_ends(ends, n_tok, offsets, i, answers[chunks[i]])
         total = int(n_tok.sum())
         first_tok = np.cumsum(n_tok) - n_tok
         flat_ends = ends[np.repeat(offsets[:-1] - first_tok, n_tok) + np.arange(total, dtype=np.int64)]
@@ -332,11 +351,10 @@ class WordSplitter:
         assert len(self._chunk_tok_offsets.view) - 1 == self._chunks.n_ids, "token data out of step with chunk ids"
 
     @staticmethod
-    def _set_ends(ends: np.ndarray, n_tok: np.ndarray, offsets: np.ndarray, i: int, toks: list[str]) -> None:
-        """Write chunk i's tokens (strings that tile it) as token ends."""
-        e = offsets[i] + np.cumsum([len(t) for t in toks])
-        ends[offsets[i]:offsets[i] + len(toks)] = e
-        n_tok[i] = len(toks)
+    def _set_ends(ends: np.ndarray, n_tok: np.ndarray, offsets: np.ndarray, i: int, lengths: tuple[int, ...]) -> None:
+        """Write chunk i's tokens (lengths in code points; they tile the chunk) as token ends."""
+        ends[offsets[i]:offsets[i] + len(lengths)] = offsets[i] + np.cumsum(lengths)
+        n_tok[i] = len(lengths)
 
     def _spacy_tokens(self, chunks: list[str]) -> list[list[str]]:
         """spaCy's tokens of each chunk alone, from one tokenizer call over the chunks joined by newlines.

@@ -90,3 +90,10 @@ def test_spacy_loads_without_torch_and_torch_still_imports_after() -> None:
             "    import torch\n"
             "    assert torch.tensor([1, 2]).sum().item() == 3\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parents[3]))
+
+
+def test_py_whitespace_is_what_python_says():
+    """PY_WHITESPACE is spelled out to spare every worker a scan of all code points; it must equal that scan."""
+    import sys
+
+    assert PY_WHITESPACE == "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
