@@ -440,7 +440,7 @@ def _regex_of(method) -> tuple[str, int]:  # a bound re.Pattern method, or a wra
     """(pattern, flags) of the compiled regex behind a tokenizer search function."""
     pattern = getattr(getattr(method, "__wrapped__", method), "__self__", None)
     if not isinstance(pattern, re.Pattern):
-        raise RuntimeError(f"spaCy's tokenizer search {method!r} is not a `re` pattern method")
+        raise TypeError(f"spaCy's tokenizer search {method!r} is not a `re` pattern method")
     return pattern.pattern, pattern.flags
 
 

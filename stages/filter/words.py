@@ -32,6 +32,7 @@ from numba import njit
 from stages.filter import rule_cache
 from stages.filter.affix_rules import SpacyRules, rule_tables
 from stages.filter.chunk_table import ChunkTable
+from stages.jit import load_numba_math
 
 PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
                  "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
@@ -259,6 +260,7 @@ class WordSplitter:
         self._reset()
 
     def _reset(self) -> None:
+        load_numba_math()  # before the first kernel (ChunkTable.ids): keeps SciPy out of the worker
         self._chunks = ChunkTable()
         self._chunk_tok_offsets = _Growable(np.int64)
         self._chunk_tok_offsets.extend(np.zeros(1, dtype=np.int64))

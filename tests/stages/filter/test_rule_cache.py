@@ -28,7 +28,8 @@ s = WordSplitter()
 t = s.tokens(pa.array(texts, pa.large_string()))
 names = {i: w for w, i in s._type_id.items()}
 print(json.dumps({"tokens": [[names[int(x)] for x in t.types[t.offsets[i]:t.offsets[i + 1]]]
-                             for i in range(len(texts))], "spacy": "spacy" in sys.modules}))
+                             for i in range(len(texts))], "spacy": "spacy" in sys.modules,
+                  "scipy_linalg": "scipy.linalg" in sys.modules}))
 """
 
 
@@ -51,6 +52,7 @@ def test_warm_cache_tokenizes_without_spacy(tmp_path: Path):
         "the fixture must make the rules defer a chunk, so that an answer is stored"
     warm = _fresh(TEXTS, tmp_path)
     assert not warm["spacy"], "a warm cache must keep spaCy out of the process"
+    assert not warm["scipy_linalg"], "stages.jit must keep numba's BLAS probe from importing scipy.linalg"
     assert cold["tokens"] == warm["tokens"] == _spacy_tokens(TEXTS)
 
 
