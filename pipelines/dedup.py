@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -244,19 +245,46 @@ def dedup_files(files: list[str], columns: list[str], config: DedupConfig) -> tu
     as a RayTaskError that is also a ValueError). stats["seconds"]: as `dedup_dataset`, signatures = from the
     first submission until every key task is done.
     """
+    return start_file_dedup(files, columns, config).finish()
+
+
+def start_file_dedup(files: list[str], columns: list[str], config: DedupConfig,
+                     after: list["ray.ObjectRef"] | None = None) -> "FileDedup":
+    """Submit the key task of every file now and return the dedup, whose `finish()` runs the rest (`dedup_files`).
+
+    after: one ref per file, the task that writes it (the runner's read+filter tasks): a file's key task starts as
+    soon as its file is written, so the key map fills the CPUs the filter's last tasks leave idle instead of
+    waiting for the slowest of them."""
     import ray
 
     check_keep_input(columns, config)
-    t0 = time.perf_counter()
     key_task = ray.remote(_file_keys)
-    keys = [key_task.remote(f, columns, config) for f in files]
+    keys = [key_task.remote(f, columns, config, *([after[i]] if after else [])) for i, f in enumerate(files)]
+    return FileDedup(files, columns, config, keys)
 
-    def features_of(ids: pa.Array) -> list[ray.ObjectRef]:
-        ids_ref = ray.put(ids)  # once: every task reads the same object, not a copy pickled into each call
-        feature_task = ray.remote(_file_features)
-        return [feature_task.remote(f, columns, ids_ref, config) for f in files]
 
-    return _dedup_keys(keys, features_of, config, t0)
+@dataclass
+class FileDedup:
+    """A dedup of Parquet files with its key tasks submitted (`start_file_dedup`)."""
+
+    files: list[str]
+    columns: list[str]
+    config: DedupConfig
+    keys: list["ray.ObjectRef"]
+    started: float = field(default_factory=time.perf_counter)
+
+    def finish(self, since: float | None = None) -> tuple[pa.Table, dict]:
+        """The removed rows and stats, once the exchange, features, verify and components are done.
+        since: the start of stats["seconds"]["signatures"] (default: when the key tasks were submitted)."""
+        import ray
+
+        def features_of(ids: pa.Array) -> list[ray.ObjectRef]:
+            ids_ref = ray.put(ids)  # once: every task reads the same object, not a copy pickled into each call
+            feature_task = ray.remote(_file_features)
+            return [feature_task.remote(f, self.columns, ids_ref, self.config) for f in self.files]
+
+        keys, self.keys = self.keys, []  # the exchange owns them now: the object store frees them after it
+        return _dedup_keys(keys, features_of, self.config, self.started if since is None else since)
 
 
 def _dedup_keys(keys: list[ray.ObjectRef], features_of: Callable[[pa.Array], list[ray.ObjectRef]],
@@ -341,8 +369,9 @@ def _read_parquet(file: pq.ParquetFile, path: str, columns: list[str], row_group
         raise ValueError(f"{path}: dedup cannot read columns {columns} ({e})") from e
 
 
-def _file_keys(path: str, columns: list[str], config: DedupConfig) -> pa.Table:
-    """Ray task: the key rows (_KEY_SCHEMA, sorted by partition) of one Parquet file's documents."""
+def _file_keys(path: str, columns: list[str], config: DedupConfig, *_written: object) -> pa.Table:
+    """Ray task: the key rows (_KEY_SCHEMA, sorted by partition) of one Parquet file's documents. _written: the
+    result of the task that wrote the file, if any (passed only so that Ray starts this task after it)."""
     file = _open_parquet(path)
     if file.metadata.num_rows == 0:
         return _KEY_SCHEMA.empty_table()

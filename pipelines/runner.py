@@ -83,17 +83,20 @@ def run(config: PipelineConfig) -> RunReport:
     report.cluster = start_ray(config.ray)
 
     t0 = time.perf_counter()
-    summaries = _read_and_filter(partitions, config, out, work)
+    partitions = sorted(partitions, key=lambda p: p.key)
+    filtered_files = [str(work / "filtered" / f"{p.key}.parquet") for p in partitions]
+    tasks = _submit_read_filter(partitions, config, out, work)
+    dedup = _start_dedup(filtered_files, [summary for summary, _ in tasks], config, out, work)
+    summaries = _read_filter_summaries(tasks, partitions, config, out, work)
     report.stage_seconds["read+filter"] = time.perf_counter() - t0
     report.resumed_partitions = sum(1 for s in summaries if s["resumed"])
     n_in = sum(s["records"] for s in summaries)
     removed = merge_counts(*(json.loads(s["removed"]) for s in summaries))
     quarantined = merge_counts(*(json.loads(s["quarantined"]) for s in summaries))
-    filtered_files = [str(work / "filtered" / f"{s['key']}.parquet") for s in summaries]
     report.stage_docs["read+filter"] = n_in
 
     t0 = time.perf_counter()
-    dup_ids, dedup_removed, report.dedup_stats = _dedup(filtered_files, config, out, work)
+    dup_ids, dedup_removed, report.dedup_stats = _dedup(filtered_files, dedup, config, out, work)
     report.stage_seconds["dedup"] = time.perf_counter() - t0
     removed = merge_counts(removed, dedup_removed)
     n_kept = n_in - sum(removed.values()) - sum(quarantined.values())
@@ -292,19 +295,27 @@ def _onward_mask(table: pa.Table) -> pa.Array:
     return keep
 
 
-def _read_and_filter(partitions: list[Partition], config: PipelineConfig, out: Path, work: Path) -> list[dict]:
-    """Every partition's summary (see `_ReadFilter`), in key order, once the ids are known to be unique; the
-    largest partitions are submitted first, which shortens the stage's tail."""
+def _submit_read_filter(partitions: list[Partition], config: PipelineConfig, out: Path,
+                        work: Path) -> list[tuple[ray.ObjectRef, ray.ObjectRef]]:
+    """Submit one `_read_filter` task per partition, largest first (which shortens the stage's tail); returns the
+    (summary, id hashes) refs in the order of `partitions`."""
     config_ref = ray.put(config)  # once, not pickled into each of the tasks
-    order = sorted(partitions, key=lambda p: -_partition_bytes(p))
-    refs = [_read_filter.remote(p, config_ref, str(out), str(work)) for p in order]
-    summaries = gather([r[0] for r in refs], "read+filter", config.ray.progress)
-    hashes = ray.get([r[1] for r in refs])
+    order = sorted(range(len(partitions)), key=lambda i: -_partition_bytes(partitions[i]))
+    refs = {i: _read_filter.remote(partitions[i], config_ref, str(out), str(work)) for i in order}
+    return [tuple(refs[i]) for i in range(len(partitions))]
+
+
+def _read_filter_summaries(tasks: list[tuple[ray.ObjectRef, ray.ObjectRef]], partitions: list[Partition],
+                           config: PipelineConfig, out: Path, work: Path) -> list[dict]:
+    """The partitions' summaries (see `_ReadFilter`), in the order of `tasks`, once the ids are known to be unique
+    across partitions."""
+    summaries = gather([summary for summary, _ in tasks], "read+filter", config.ray.progress)
+    hashes = ray.get([h for _, h in tasks])
     if hashes:
         flat = np.sort(np.concatenate(hashes))
         if (flat[1:] == flat[:-1]).any():  # a repeated id, or (rarely) two ids with one hash: the exact check says
             _check_unique_ids(partitions, out, work)
-    return sorted(summaries, key=lambda r: r["key"])
+    return summaries
 
 
 def _partition_bytes(part: Partition) -> int:
@@ -316,20 +327,41 @@ def _partition_bytes(part: Partition) -> int:
 
 # ---------------------------------------------------------------- dedup (exchange)
 
-def _dedup(files: list[str], config: PipelineConfig, out: Path, work: Path) -> tuple[pa.Array, dict[str, int], dict]:
-    """Ids to drop as duplicates, the count per reason among *kept* rows, and the exchange's stats."""
+def _dedup_columns(config: PipelineConfig) -> list[str]:
+    ranked = ["quality_score"] if config.dedup.keep == "best_quality" else []  # keep: the best of a cluster
+    return ["id", "text", "source", "meta", *ranked]
+
+
+def _start_dedup(files: list[str], written: list[ray.ObjectRef], config: PipelineConfig, out: Path,
+                 work: Path) -> Any:
+    """Dedup's key tasks, submitted with the read+filter tasks: each starts once its file is written
+    (`pipelines.dedup.start_file_dedup`). None when dedup is off or already done (a rerun)."""
+    if not _dedup_enabled(config) or _dedup_done(out, work):
+        return None
+    from pipelines.dedup import start_file_dedup  # imported only when on: it pulls the exchange code
+
+    return start_file_dedup(files, _dedup_columns(config), config.dedup, after=written)
+
+
+def _dedup_done(out: Path, work: Path) -> bool:
+    return (work / "dedup.done.json").exists() and (out / "duplicates" / "duplicates.parquet").exists()
+
+
+def _dedup(files: list[str], started: Any, config: PipelineConfig, out: Path,
+           work: Path) -> tuple[pa.Array, dict[str, int], dict]:
+    """Ids to drop as duplicates, the count per reason among *kept* rows, and the exchange's stats.
+
+    started: `_start_dedup`'s result; its stats["seconds"]["signatures"] counts only the key tasks' time after
+    read+filter ended (the rest ran beside the filter)."""
     done = work / "dedup.done.json"
     dup_path = out / "duplicates" / "duplicates.parquet"
-    if done.exists() and dup_path.exists():
+    if _dedup_done(out, work):
         stats = json.loads(done.read_text())
         dups = pq.read_table(dup_path)
-    elif not _dedup_enabled(config):
+    elif started is None:
         return pa.array([], pa.string()), {}, {"enabled": False}
     else:
-        from pipelines.dedup import dedup_files  # imported only when on: it pulls the exchange code
-
-        ranked = ["quality_score"] if config.dedup.keep == "best_quality" else []  # keep: the best of a cluster
-        dups, stats = dedup_files(files, ["id", "text", "source", "meta", *ranked], config.dedup)
+        dups, stats = started.finish(since=time.perf_counter())
         dups = dups.sort_by("id")
         _write_parquet(dup_path, dups)
         atomic_write_bytes(done, json.dumps(stats, default=str).encode())
