@@ -33,6 +33,7 @@ on a new chunk.
 """
 from __future__ import annotations
 
+import functools
 import re
 import sys
 
@@ -416,7 +417,7 @@ def rule_tables(tokenizer) -> dict:  # spacy Tokenizer (untyped library) -> the 
             raise RuntimeError(f"spaCy's suffix rules changed: {u!r} after a digit is not a suffix")
     if tokenizer.token_match is not None:
         raise RuntimeError("spaCy's English tokenizer has a token_match now: the rules assume none")
-    return {
+    tables = {
         "pre": _literals([c for c in currency if len(c) > 1]),
         "suf": _literals(["……", "'s", "'S", "’s", "’S"]),
         "dig": _literals(digit_lits),
@@ -433,7 +434,17 @@ def rule_tables(tokenizer) -> dict:  # spacy Tokenizer (untyped library) -> the 
         "url": _regex_of(tokenizer.url_match),
         "alpha": (f"[{ALPHA}]", 0), "upper": (f"[{ALPHA_UPPER}]", 0), "lower": (f"[{ALPHA_LOWER}]", 0),
         "sent_punct": "".join(sorted(Sentencizer.default_punct_chars)),
+        "probed": np.zeros(0, dtype=np.uint16),
     }
+    rules = SpacyRules(tables)
+    rules._probe(np.arange(_PROBED_AHEAD, dtype=np.int64))
+    tables["probed"] = rules.flags[:_PROBED_AHEAD].copy()
+    return tables
+
+
+_PROBED_AHEAD = 0x3000
+"""Code points probed when the tables are built (all scripts up to CJK punctuation; 0.2 s once), so a worker
+compiles the probe regexes (`_optimize_charset` of spaCy's big classes: 0.1 s) only for a rarer code point."""
 
 
 def _regex_of(method) -> tuple[str, int]:  # a bound re.Pattern method, or a wrapper with `__wrapped__`
@@ -452,19 +463,22 @@ class SpacyRules:
         self.sp, self.sp_tok_len, self.sp_tok_off = tables["sp"], tables["sp_tok_len"], tables["sp_tok_off"]
         self.mt, self.mt_n_tokens = tables["mt"], tables["mt_n_tokens"]
         self._hyphen_starts = frozenset(tables["hyphen_starts"])
-        self._prefix_search = re.compile(*tables["prefix"]).search
-        self._suffix_search = re.compile(*tables["suffix"]).search
-        self._infix_finditer = re.compile(*tables["infix"]).finditer
-        self.url_match = re.compile(*tables["url"]).match
-        self._alpha = re.compile(*tables["alpha"])
-        self._upper = re.compile(*tables["upper"])
-        self._lower = re.compile(*tables["lower"])
+        self._sources = {name: tables[name] for name in ("prefix", "suffix", "infix", "url", "alpha", "upper", "lower")}
         self.flags = np.zeros(sys.maxunicode + 1, dtype=np.uint16)
+        self.flags[:len(tables["probed"])] = tables["probed"]
+
+    @functools.cached_property
+    def _regexes(self) -> dict[str, re.Pattern]:
+        """The probe and URL regexes, compiled on first use (most batches need neither: see `_PROBED_AHEAD`)."""
+        return {name: re.compile(*source) for name, source in self._sources.items()}
 
     def _probe(self, cps: np.ndarray) -> None:
         """Fill the classes of code points not seen yet, from one-character probes of the tokenizer's regexes."""
         new = np.unique(cps[(self.flags[cps] & F_PROBED) == 0])
-        pre, suf, infix = self._prefix_search, self._suffix_search, self._infix_finditer
+        if not len(new):
+            return
+        rx = self._regexes
+        pre, suf, infix = rx["prefix"].search, rx["suffix"].search, rx["infix"].finditer
         for c in new.tolist():
             ch = chr(c)
             f = F_PROBED
@@ -480,11 +494,11 @@ class SpacyRules:
             m = suf(ch + ".")
             if ch != "." and m is not None and m.start() == 1:
                 f |= F_DOTPRE
-            if self._upper.fullmatch(ch):
+            if rx["upper"].fullmatch(ch):
                 f |= F_UPPER
-            if self._lower.fullmatch(ch):
+            if rx["lower"].fullmatch(ch):
                 f |= F_LOWER
-            if self._alpha.fullmatch(ch):
+            if rx["alpha"].fullmatch(ch):
                 f |= F_ALPHA
             if "0" <= ch <= "9":
                 f |= F_DIGIT
@@ -514,9 +528,10 @@ class SpacyRules:
             self.sp_tok_off, *self.mt, self.mt_n_tokens)
         defer = (status == DEFER) | (status == MATCHER)
         check = np.flatnonzero(status == URL_CHECK)
-        url = self.url_match
-        # One regex call per core holding a dot (a URL needs one): 1 in 10 distinct chunks of the bench corpus.
-        defer[check] = np.fromiter((url(joined[a:b]) is not None for a, b in
-                                    zip(core_lo[check].tolist(), core_hi[check].tolist())),
-                                   dtype=np.bool_, count=len(check))
+        if len(check):
+            url = self._regexes["url"].match
+            # One regex call per core holding a dot (a URL needs one): 1 in 10 distinct chunks of the bench corpus.
+            defer[check] = np.fromiter((url(joined[a:b]) is not None for a, b in
+                                        zip(core_lo[check].tolist(), core_hi[check].tolist())),
+                                       dtype=np.bool_, count=len(check))
         return n_tok, ends, np.flatnonzero(defer)
