@@ -249,7 +249,7 @@ def dedup_files(files: list[str], columns: list[str], config: DedupConfig) -> tu
 
 
 def start_file_dedup(files: list[str], columns: list[str], config: DedupConfig,
-                     after: list["ray.ObjectRef"] | None = None) -> "FileDedup":
+                     after: list[ray.ObjectRef] | None = None) -> FileDedup:
     """Submit the key task of every file now and return the dedup, whose `finish()` runs the rest (`dedup_files`).
 
     after: one ref per file, the task that writes it (the runner's read+filter tasks): a file's key task starts as
@@ -270,7 +270,7 @@ class FileDedup:
     files: list[str]
     columns: list[str]
     config: DedupConfig
-    keys: list["ray.ObjectRef"]
+    keys: list[ray.ObjectRef]
     started: float = field(default_factory=time.perf_counter)
 
     def finish(self, since: float | None = None) -> tuple[pa.Table, dict]:

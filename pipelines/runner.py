@@ -87,7 +87,7 @@ def run(config: PipelineConfig) -> RunReport:
     filtered_files = [str(work / "filtered" / f"{p.key}.parquet") for p in partitions]
     tasks = _submit_read_filter(partitions, config, out, work)
     dedup = _start_dedup(filtered_files, [summary for summary, _ in tasks], config, out, work)
-    summaries = _read_filter_summaries(tasks, partitions, config, out, work)
+    summaries = _read_filter_summaries(tasks, dedup, partitions, config, out, work)
     report.stage_seconds["read+filter"] = time.perf_counter() - t0
     report.resumed_partitions = sum(1 for s in summaries if s["resumed"])
     n_in = sum(s["records"] for s in summaries)
@@ -305,11 +305,12 @@ def _submit_read_filter(partitions: list[Partition], config: PipelineConfig, out
     return [tuple(refs[i]) for i in range(len(partitions))]
 
 
-def _read_filter_summaries(tasks: list[tuple[ray.ObjectRef, ray.ObjectRef]], partitions: list[Partition],
-                           config: PipelineConfig, out: Path, work: Path) -> list[dict]:
+def _read_filter_summaries(tasks: list[tuple[ray.ObjectRef, ray.ObjectRef]], dedup: Any,
+                           partitions: list[Partition], config: PipelineConfig, out: Path, work: Path) -> list[dict]:
     """The partitions' summaries (see `_ReadFilter`), in the order of `tasks`, once the ids are known to be unique
-    across partitions."""
-    summaries = gather([summary for summary, _ in tasks], "read+filter", config.ray.progress)
+    across partitions. On a failed task, dedup's key tasks (`_start_dedup`, waiting for these) are cancelled."""
+    summaries = gather([summary for summary, _ in tasks], "read+filter", config.ray.progress,
+                       also=[h for _, h in tasks] + (dedup.keys if dedup is not None else []))
     hashes = ray.get([h for _, h in tasks])
     if hashes:
         flat = np.sort(np.concatenate(hashes))

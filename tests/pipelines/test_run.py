@@ -7,8 +7,11 @@ a dry run writes nothing to the destination.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +26,7 @@ from pipelines.runner import run
 from pipelines.validate import validate_output
 from stages.filter import QualityTrainConfig, train_quality_classifier
 from tests.data.bad_inputs import prose
+from tests.pipelines.cluster import REPO
 from tests.pipelines.corpus import make_small_corpus
 
 pytestmark = pytest.mark.ray
@@ -145,6 +149,23 @@ def test_an_id_in_two_files_fails_naming_both(tmp_path, local_ray) -> None:
     config = load_config(recipe(tmp_path, [str(a), str(b)], tmp_path / "out"))
     with pytest.raises(ValueError, match=r"'twice': the same document id in .*a\.jsonl and .*b\.jsonl"):
         run(config)
+
+
+def test_a_failed_task_prints_its_error_once(tmp_path) -> None:
+    """A read+filter task that fails (here: `rejected` is a file, so its folder cannot be made) ends the run with
+    that one error; its sibling tasks (the partition's id hashes, dedup's key tasks waiting for it) are cancelled
+    and collected, not reported by Ray as "Unhandled error" after it. A subprocess: Ray prints those when the
+    driver drops the refs."""
+    folder, _ = make_small_corpus(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rejected").write_text("not a folder")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-m", "pipelines", "run", str(recipe(tmp_path, [str(folder)], out)),
+                           "--num-cpus", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "rejected" in done.stderr and "File exists" in done.stderr, done.stderr[-2000:]
+    assert "Unhandled error" not in done.stderr, done.stderr[-3000:]
 
 
 def test_a_config_error_is_one_line_and_exit_2(tmp_path, capsys) -> None:
