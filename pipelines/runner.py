@@ -30,7 +30,7 @@ from pipelines.session import start_ray
 from pipelines.windows import gather
 from pipelines.windows import json_default as _json_default
 from pipelines.windows import tokenize_pack_write as _tokenize_pack_write
-from stages.filter import REWRITE_CANDIDATE, FilterChain
+from stages.filter import REWRITE_CANDIDATE, FilterChain, warm_rule_cache
 from stages.read import Partition, plan_partitions, read_partition
 from stages.reasons import check_conservation, count_reasons, merge_counts, split_kept
 from stages.schema import REASON, stable_hash
@@ -85,6 +85,7 @@ def run(config: PipelineConfig) -> RunReport:
     t0 = time.perf_counter()
     partitions = sorted(partitions, key=lambda p: p.key)
     filtered_files = [str(work / "filtered" / f"{p.key}.parquet") for p in partitions]
+    warm_rule_cache()  # a machine's first run builds spaCy's tables once here, not in every worker at once
     tasks = _submit_read_filter(partitions, config, out, work)
     dedup = _start_dedup(filtered_files, [summary for summary, _ in tasks], config, out, work)
     summaries = _read_filter_summaries(tasks, dedup, partitions, config, out, work)

@@ -29,6 +29,7 @@ from stages.filter.train_quality import (
     read_documents,
     train_quality_classifier,
 )
+from stages.filter.words import warm_rule_cache
 
 __all__ = [
     "BUNDLED_LID176",
@@ -48,4 +49,5 @@ __all__ = [
     "estimate_quality_threshold",
     "read_documents",
     "train_quality_classifier",
+    "warm_rule_cache",
 ]

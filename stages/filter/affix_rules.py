@@ -370,9 +370,9 @@ def _orth_texts(substrings: list) -> list[str]:
 def rule_tables(tokenizer) -> dict:  # spacy Tokenizer (untyped library) -> the tables of `SpacyRules`
     """Everything `SpacyRules` reads from a spaCy English tokenizer, as arrays, strings and regex sources.
 
-    Plain data (picklable), so `rule_cache` can store it and a worker can build `SpacyRules` without spaCy. The
-    regexes travel as (pattern, flags): `re.compile` of the same source is the same regex (prefix, suffix,
-    infix and URL searches are plain `re` patterns in spaCy 3).
+    Plain data (arrays, strings, tuples), so `rule_cache` can store it and a worker can build `SpacyRules` without
+    spaCy. The regexes travel as (pattern, flags): `re.compile` of the same source is the same regex (prefix,
+    suffix, infix and URL searches are plain `re` patterns in spaCy 3).
     """
     from spacy.lang.char_classes import (
         ALPHA,

@@ -14,12 +14,16 @@ the speed-up. The content never changes a result (test_rule_cache.py checks toke
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.metadata
+import json
 import os
-import pickle
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 MAX_ANSWERS = 200_000
 """Deferred chunks kept on disk; past this, new answers stay in the process (the file stays a few MB)."""
@@ -40,34 +44,71 @@ def cache_key() -> str:
     return f"spacy{importlib.metadata.version('spacy')}-{digest.hexdigest()[:16]}"
 
 
+def _encode(value: Any) -> Any:
+    """JSON of the payload: arrays as dtype, shape and base64 bytes; tuples tagged (JSON has lists only)."""
+    if isinstance(value, np.ndarray):
+        return {"__array__": value.dtype.str, "shape": list(value.shape),
+                "data": base64.b64encode(np.ascontiguousarray(value).tobytes()).decode("ascii")}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v) for v in value]}
+    if isinstance(value, dict):
+        return {"__dict__": [[k, _encode(v)] for k, v in value.items()]}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__array__" in value:
+            data = base64.b64decode(value["data"], validate=True)
+            return np.frombuffer(data, dtype=np.dtype(value["__array__"])).reshape(value["shape"]).copy()
+        if "__tuple__" in value:
+            return tuple(_decode(v) for v in value["__tuple__"])
+        return {k: _decode(v) for k, v in value["__dict__"]}
+    return value
+
+
 def _read(path: Path, key: str) -> dict | None:
-    """The payload stored under `key`, or None when the file is missing, unreadable or of another key."""
+    """The payload stored under `key`, or None when the file is missing, unreadable or of another key.
+
+    JSON, not pickle: the folder may be shared (a checkout other users write), and loading a pickle runs code."""
     try:
-        with open(path, "rb") as f:
-            stored = pickle.load(f)
+        with open(path, encoding="utf-8") as f:
+            stored = json.load(f)
+        if not isinstance(stored, dict) or stored.get("key") != key:
+            return None
+        return _decode(stored["payload"])
     except FileNotFoundError:
         return None
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None  # a file this code did not write whole (renames are atomic): rebuild and replace it
-    return stored["payload"] if isinstance(stored, dict) and stored.get("key") == key else None
 
 
 def _write(path: Path, key: str, payload: dict) -> None:
     """Write atomically (temporary file in the same folder, then rename); an unwritable folder is left alone."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=path.name + ".", delete=False) as f:
-            pickle.dump({"key": key, "payload": payload}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=path.name + ".",
+                                         delete=False) as f:
+            json.dump({"key": key, "payload": _encode(payload)}, f)
         os.chmod(f.name, 0o644)  # mkstemp makes it 0600; other users of a shared checkout may read it
         os.replace(f.name, path)
     except OSError:
         return  # read-only checkout or full disk: the cache is only a speed-up, the caller has its data
 
 
+def has_tables() -> bool:
+    """Whether a process on this machine already stored the tables under the current key."""
+    return _tables_path(cache_key()).exists()
+
+
+def _tables_path(key: str) -> Path:
+    return cache_dir() / f"spacy_rules-{key}.json"
+
+
 def load_tables(build) -> dict:  # build: () -> dict, the spaCy path (affix_rules.rule_tables of a tokenizer)
     """The tables of `affix_rules.SpacyRules`, from disk, else from `build()` (then stored for later processes)."""
     key = cache_key()
-    path = cache_dir() / f"spacy_rules-{key}.pkl"
+    path = _tables_path(key)
     tables = _read(path, key)
     if tables is None:
         tables = build()
@@ -78,13 +119,13 @@ def load_tables(build) -> dict:  # build: () -> dict, the spaCy path (affix_rule
 def load_answers() -> dict[str, tuple[int, ...]]:
     """Stored spaCy answers: chunk -> token lengths in code points (they tile the chunk)."""
     key = cache_key()
-    return _read(cache_dir() / f"spacy_answers-{key}.pkl", key) or {}
+    return _read(cache_dir() / f"spacy_answers-{key}.json", key) or {}
 
 
 def store_answers(new: dict[str, tuple[int, ...]]) -> None:
     """Merge `new` answers into the file (re-read first, so answers of other processes are kept)."""
     key = cache_key()
-    path = cache_dir() / f"spacy_answers-{key}.pkl"
+    path = cache_dir() / f"spacy_answers-{key}.json"
     answers = _read(path, key) or {}
     if len(answers) >= MAX_ANSWERS or all(c in answers for c in new):
         return
