@@ -31,6 +31,7 @@ from pipelines.windows import gather
 from pipelines.windows import json_default as _json_default
 from pipelines.windows import tokenize_pack_write as _tokenize_pack_write
 from stages.filter import REWRITE_CANDIDATE, FilterChain, warm_rule_cache
+from stages.filter.rule_cache import has_tables as has_rule_tables
 from stages.read import Partition, plan_partitions, read_partition
 from stages.reasons import check_conservation, count_reasons, merge_counts, split_kept
 from stages.schema import REASON, stable_hash
@@ -85,7 +86,8 @@ def run(config: PipelineConfig) -> RunReport:
     t0 = time.perf_counter()
     partitions = sorted(partitions, key=lambda p: p.key)
     filtered_files = [str(work / "filtered" / f"{p.key}.parquet") for p in partitions]
-    warm_rule_cache()  # a machine's first run builds spaCy's tables once here, not in every worker at once
+    if not has_rule_tables():  # a machine's first run: one task builds spaCy's tables, not every worker at once
+        ray.get(_warm_rule_cache.remote())
     tasks = _submit_read_filter(partitions, config, out, work)
     dedup = _start_dedup(filtered_files, [summary for summary, _ in tasks], config, out, work)
     summaries = _read_filter_summaries(tasks, dedup, partitions, config, out, work)
@@ -263,6 +265,15 @@ def _read_filter(part: Partition, config: PipelineConfig, out: str, work: str) -
         _READ_FILTER.clear()
         stage = _READ_FILTER[key] = _ReadFilter(config, out, work)
     return stage(part)
+
+
+@ray.remote(num_cpus=1)
+def _warm_rule_cache() -> None:
+    """Ray task: build spaCy's tokenizer tables into the filter's `rule_cache` (`stages.filter.warm_rule_cache`).
+
+    A task, not the driver: spaCy's import calls `Path.cwd()`, which fails in a `ray job submit` driver whose
+    working directory Ray has replaced (tests/pipelines/test_multinode.py)."""
+    warm_rule_cache()
 
 
 def _check_unique_ids(partitions: list[Partition], out: Path, work: Path) -> None:

@@ -143,7 +143,7 @@ def _rule_tables() -> dict:
 def warm_rule_cache() -> None:
     """Build spaCy's tables into `rule_cache` in this process unless one on this machine already did.
 
-    The runner calls it on the driver before it starts the filter tasks: on a machine with no cache yet, every
+    The runner runs it in one task before it starts the filter tasks when the machine has no cache yet: every
     worker would otherwise import spaCy and build the same tables at once (the first batch of a cold process took
     5.5 s against 0.2 s warm, 2-core box); with it they all load the file."""
     if not rule_cache.has_tables():
