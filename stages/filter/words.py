@@ -376,9 +376,9 @@ class WordSplitter:
         depend on its neighbours in this call. A newline becomes a token of its own that no special case
         contains, so every chunk is tokenized as if alone (test_words.py checks it on shuffled random chunks).
         """
+        nlp = self.nlp  # first: it imports spaCy with torch hidden; `spacy.attrs` alone would import torch (2.7 s)
         from spacy.attrs import IDX, LENGTH
 
-        nlp = self.nlp
         joined = "\n".join(chunks)
         starts = np.zeros(len(chunks), dtype=np.int64)
         np.cumsum(np.fromiter((len(c) + 1 for c in chunks[:-1]), dtype=np.int64, count=len(chunks) - 1),

@@ -29,7 +29,7 @@ t = s.tokens(pa.array(texts, pa.large_string()))
 names = {i: w for w, i in s._type_id.items()}
 print(json.dumps({"tokens": [[names[int(x)] for x in t.types[t.offsets[i]:t.offsets[i + 1]]]
                              for i in range(len(texts))], "spacy": "spacy" in sys.modules,
-                  "scipy_linalg": "scipy.linalg" in sys.modules}))
+                  "scipy_linalg": "scipy.linalg" in sys.modules, "torch": "torch" in sys.modules}))
 """
 
 
@@ -61,6 +61,7 @@ def test_new_deferred_chunk_asks_spacy(tmp_path: Path):
     _fresh(TEXTS, tmp_path)
     miss = _fresh(NEW_DEFERRED, tmp_path)
     assert miss["spacy"], "the fixture must hold a deferred chunk no earlier process answered"
+    assert not miss["torch"], "spaCy imported for an answer must still hide torch (words._import_spacy)"
     hit = _fresh(NEW_DEFERRED, tmp_path)
     assert not hit["spacy"]
     assert miss["tokens"] == hit["tokens"] == _spacy_tokens(NEW_DEFERRED)
