@@ -32,7 +32,7 @@ from numba import njit
 from stages.filter import rule_cache
 from stages.filter.affix_rules import SpacyRules, rule_tables
 from stages.filter.chunk_table import ChunkTable
-from stages.jit import load_numba_math
+from stages.imports import hidden_modules, load_numba_math
 
 PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
                  "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
@@ -73,20 +73,12 @@ def _import_spacy():  # the spacy module; untyped library
 
     spaCy's `thinc` imports torch (and probes CuPy) whenever they are installed, for models carding never loads;
     every Ray worker that filters pays it once: `import spacy` took 1.8 s here with torch installed and 0.6 s
-    with it hidden, and 5.8 s against 1.8 s on the 16-core device machine. Hidden means `sys.modules[name] = None`
-    for the length of the import, which thinc reads as "not installed"; the entries are removed afterwards, so
-    the process can still import torch itself (thinc alone keeps believing it absent).
+    with it hidden, and 5.8 s against 1.8 s on the 16-core device machine (`stages.imports.hidden_modules`: the
+    process can still import torch itself; thinc alone keeps believing it absent).
     """
     if "spacy" not in sys.modules:
-        hidden = [name for name in ("torch", "cupy") if name not in sys.modules]
-        for name in hidden:
-            sys.modules[name] = None  # type: ignore[assignment]
-        try:
+        with hidden_modules("torch", "cupy"):
             import spacy  # noqa: F401
-        finally:
-            for name in hidden:
-                if name in sys.modules and sys.modules[name] is None:
-                    del sys.modules[name]
     return sys.modules["spacy"]
 
 

@@ -52,7 +52,7 @@ def test_warm_cache_tokenizes_without_spacy(tmp_path: Path):
         "the fixture must make the rules defer a chunk, so that an answer is stored"
     warm = _fresh(TEXTS, tmp_path)
     assert not warm["spacy"], "a warm cache must keep spaCy out of the process"
-    assert not warm["scipy_linalg"], "stages.jit must keep numba's BLAS probe from importing scipy.linalg"
+    assert not warm["scipy_linalg"], "stages.imports must keep numba's BLAS probe from importing scipy.linalg"
     assert cold["tokens"] == warm["tokens"] == _spacy_tokens(TEXTS)
 
 
