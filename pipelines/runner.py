@@ -27,7 +27,7 @@ from pipelines.manifest import MANIFEST_NAME, atomic_write_bytes, load_manifest,
 from pipelines.paths import check_output_tree
 from pipelines.quality_threshold import fix_quality_threshold
 from pipelines.session import start_ray
-from pipelines.windows import gather
+from pipelines.tasks import gather
 from pipelines.windows import json_default as _json_default
 from pipelines.windows import tokenize_pack_write as _tokenize_pack_write
 from stages.filter import REWRITE_CANDIDATE, FilterChain, warm_rule_cache

@@ -23,7 +23,6 @@ anyway.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -42,6 +41,7 @@ from packing import merge_stats, pack_window, rows_by_bucket
 from pipelines.config import PipelineConfig, to_dict
 from pipelines.manifest import atomic_write_bytes
 from pipelines.shards import write_shards
+from pipelines.tasks import gather
 from stages.reasons import merge_counts
 from stages.schema import REASON, stable_hash
 from tokenization import TokenizeConfig, Tokenizer, summarize_counts
@@ -107,40 +107,6 @@ def _file_key(path: str) -> str:
     """Name of a file's tokenized output: its folder and stem (`filtered-<partition key>`, `rewrite-kept`)."""
     p = Path(path)
     return f"{p.parent.name}-{p.stem}"
-
-
-def gather(refs: list[ray.ObjectRef], label: str, progress: bool, also: list[ray.ObjectRef] = ()) -> list[Any]:
-    """Results of `refs`, in their order; with `progress`, a bar of finished tasks on stderr.
-
-    A failed task raises here as soon as it is seen, not after the others finish; the other tasks (`refs` and
-    `also`, e.g. tasks that wait for these) are then cancelled and their errors collected, so the user reads the
-    one error, not Ray's "Unhandled error" report of every sibling after it.
-    """
-    try:
-        if not progress:
-            return ray.get(refs)
-        from rich.console import Console
-        from rich.progress import Progress
-
-        with Progress(console=Console(stderr=True)) as bar:
-            task = bar.add_task(label, total=len(refs))
-            pending = list(refs)
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
-                ray.get(ready)
-                bar.advance(task, len(ready))
-        return ray.get(refs)
-    except Exception:
-        _settle([*refs, *also])
-        raise
-
-
-def _settle(refs: list[ray.ObjectRef]) -> None:
-    for ref in refs:
-        ray.cancel(ref)
-    for ref in refs:
-        with contextlib.suppress(Exception):  # each is a sibling of the error being raised, or its cancellation
-            ray.get(ref, timeout=30)
 
 
 def _tokenizer(config: TokenizeConfig) -> Tokenizer:
