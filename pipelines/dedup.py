@@ -294,22 +294,41 @@ def _dedup_keys(keys: list[ray.ObjectRef], features_of: Callable[[pa.Array], lis
     """Everything after the key map, for both inputs: exchange, candidate features, verify, components.
 
     keys: refs of _KEY_SCHEMA blocks, done or still running (the exchange tasks are submitted at once and wait for
-    them in Ray). features_of(candidate ids): refs of FEATURE_SCHEMA blocks covering those ids. t0: when the key
-    map started (stats["seconds"]["signatures"] runs from it until the last key block is done)."""
+    them in Ray); the list is emptied (this call owns the refs). features_of(candidate ids): refs of FEATURE_SCHEMA
+    blocks covering those ids. t0: when the key map started (stats["seconds"]["signatures"] runs from it until the
+    last key block is done). When a task fails, the others are cancelled and collected before its error is raised
+    (`pipelines.tasks.settle`)."""
+    from pipelines.tasks import settle
+
+    running = list(keys)
+    keys.clear()  # owned here: `running` holds them until the exchange has read them
+    try:
+        return _dedup_steps(running, features_of, config, t0)
+    except Exception:
+        settle(running)
+        raise
+
+
+def _dedup_steps(running: list[ray.ObjectRef], features_of: Callable[[pa.Array], list[ray.ObjectRef]],
+                 config: DedupConfig, t0: float) -> tuple[pa.Table, dict]:
+    """`_dedup_keys`'s steps. running: the key refs on entry; every task submitted here is appended to it, and the
+    key refs are dropped from it once the exchange has read them."""
     import ray
 
+    keys = list(running)
     seconds: dict[str, float] = {}
     # one verify task per CPU at most: more only adds tasks that each read every feature block
     shares = max(1, min(config.exchange_partitions, int(ray.cluster_resources().get("CPU", 1))))
     exchange = ray.remote(_exchange_task).options(num_returns=3)
     outs = [exchange.remote(p, config, shares, *keys) for p in range(config.exchange_partitions)]
+    running += [ref for out in outs for ref in out]
     if keys:
         ray.wait(keys, num_returns=len(keys), fetch_local=False)
     seconds["signatures"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     id_chunks = [a for a in ray.get([o[1] for o in outs]) if len(a)]
-    del keys  # the key rows are spent: let the object store free them
+    del running[:len(keys)], keys  # the key rows are spent: let the object store free them
     parts = [o[0] for o in outs]
     seconds["exchange_exact"] = time.perf_counter() - t
 
@@ -327,6 +346,7 @@ def _dedup_keys(keys: list[ray.ObjectRef], features_of: Callable[[pa.Array], lis
     features = features_of(ids) if len(ids) else []
     verify = ray.remote(_verify_share)
     pending = [verify.remote(s, config, len(parts), *parts, *features) for s in range(shares)] if len(ids) else []
+    running += features + pending
     if features:
         ray.wait(features, num_returns=len(features), fetch_local=False)
     seconds["features"] = time.perf_counter() - t
