@@ -296,7 +296,7 @@ def _dedup_keys(keys: list[ray.ObjectRef], features_of: Callable[[pa.Array], lis
     keys: refs of _KEY_SCHEMA blocks, done or still running (the exchange tasks are submitted at once and wait for
     them in Ray); the list is emptied (this call owns the refs). features_of(candidate ids): refs of FEATURE_SCHEMA
     blocks covering those ids. t0: when the key map started (stats["seconds"]["signatures"] runs from it until the
-    last key block is done). When a task fails, the others are cancelled and collected before its error is raised
+    last key block is done). When a task fails, the others that fail with it are collected before its error is raised
     (`pipelines.tasks.settle`)."""
     from pipelines.tasks import settle
 

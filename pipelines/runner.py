@@ -320,7 +320,7 @@ def _submit_read_filter(partitions: list[Partition], config: PipelineConfig, out
 def _read_filter_summaries(tasks: list[tuple[ray.ObjectRef, ray.ObjectRef]], dedup: Any,
                            partitions: list[Partition], config: PipelineConfig, out: Path, work: Path) -> list[dict]:
     """The partitions' summaries (see `_ReadFilter`), in the order of `tasks`, once the ids are known to be unique
-    across partitions. On a failed task, dedup's key tasks (`_start_dedup`, waiting for these) are cancelled."""
+    across partitions. On a failed task, the tasks failing with it (its id hashes, dedup's key tasks waiting for it) are collected."""
     summaries = gather([summary for summary, _ in tasks], "read+filter", config.ray.progress,
                        also=[h for _, h in tasks] + (dedup.keys if dedup is not None else []))
     hashes = ray.get([h for _, h in tasks])

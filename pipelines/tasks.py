@@ -1,5 +1,5 @@
 """Waiting on Ray tasks the way the runner's stages do: results in order, a progress bar, and a failure that ends
-the run with its own error only (its sibling tasks cancelled and collected, not reported by Ray one by one)."""
+the run with its own error only (the sibling tasks that fail with it collected, not reported by Ray one by one)."""
 from __future__ import annotations
 
 import contextlib
@@ -12,7 +12,7 @@ def gather(refs: list[ray.ObjectRef], label: str, progress: bool, also: list[ray
     """Results of `refs`, in their order; with `progress`, a bar of finished tasks on stderr.
 
     A failed task raises here as soon as it is seen, not after the others finish; the other tasks (`refs` and
-    `also`, e.g. tasks that wait for these) are then cancelled and their errors collected, so the user reads the
+    `also`, e.g. tasks that wait for these) that fail with it are then collected (`settle`), so the user reads the
     one error, not Ray's "Unhandled error" report of every sibling after it.
     """
     try:
@@ -34,10 +34,15 @@ def gather(refs: list[ray.ObjectRef], label: str, progress: bool, also: list[ray
         raise
 
 
-def settle(refs: list[ray.ObjectRef]) -> None:
-    """Cancel the tasks behind `refs` and collect their results or errors, while another error is being raised."""
-    for ref in refs:
-        ray.cancel(ref)
-    for ref in refs:
-        with contextlib.suppress(Exception):  # each is a sibling of the error being raised, or its cancellation
-            ray.get(ref, timeout=30)
+def settle(refs: list[ray.ObjectRef], wait_s: float = 1.0) -> None:
+    """Collect the results or errors of those of `refs` that finish within `wait_s`, while another error is being
+    raised: the tasks that waited for the failed one fail at once, and an error collected is not reported again.
+
+    No `ray.cancel`: in Ray 2.60 a task that completes while it is being cancelled stops the driver
+    (`task_manager.cc:1329`, "An unexpected system state has occurred"; seen in this project's tests). Tasks still
+    running are left to finish or to end with Ray.
+    """
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=wait_s, fetch_local=False)
+    for ref in ready:
+        with contextlib.suppress(Exception):  # each is a sibling of the error being raised
+            ray.get(ref)

@@ -153,8 +153,8 @@ def test_an_id_in_two_files_fails_naming_both(tmp_path, local_ray) -> None:
 
 def test_a_failed_task_prints_its_error_once(tmp_path) -> None:
     """A read+filter task that fails (here: `rejected` is a file, so its folder cannot be made) ends the run with
-    that one error; its sibling tasks (the partition's id hashes, dedup's key tasks waiting for it) are cancelled
-    and collected, not reported by Ray as "Unhandled error" after it. A subprocess: Ray prints those when the
+    that one error; its sibling tasks (the partition's id hashes, dedup's key tasks waiting for it) are collected,
+    not reported by Ray as "Unhandled error" after it. A subprocess: Ray prints those when the
     driver drops the refs."""
     folder, _ = make_small_corpus(tmp_path)
     out = tmp_path / "out"
