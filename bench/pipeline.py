@@ -559,7 +559,6 @@ def main() -> None:
     p.add_argument("--report", type=Path, nargs="+", help="no run: merge these --save files, print, plot, emit")
     p.add_argument("--no-warmup", action="store_true",
                    help="skip the untimed run on a small corpus that fills numba's on-disk caches first")
-    p.add_argument("--ray-stats", type=Path, help="append Ray Data's per-operator stats of every execution here")
     p.add_argument("--contention", type=int, metavar="N",
                    help="also time the filter chain on one file alone and in N processes at once (efficiency ceiling)")
     a = p.parse_args()
@@ -587,8 +586,6 @@ def main() -> None:
         print(f"contention: the filter chain on one file takes {c['alone_s']} s alone and {c['together_mean_s']} s "
               f"(max {c['together_max_s']} s) in each of {c['processes']} processes at once: ceiling {c['ceiling']}",
               flush=True)
-    if a.ray_stats:
-        _log_ray_stats(a.ray_stats)
     if not a.no_warmup:
         warm = ensure_corpus(CorpusSpec(kind=a.kind, n_docs=400, seed=a.seed, n_files=4), procs=a.cpus)
         t = time.perf_counter()
@@ -623,26 +620,6 @@ def main() -> None:
         saved["peer"] = run_datatrove(corpus, saved["ours"]["cpus"], WORK / "datatrove")
         save()
     _finish(saved, a.plots)
-
-
-def _log_ray_stats(path: Path) -> None:
-    """Diagnostics: after each Ray Data execution of a run, append `Dataset.stats()` (operators, tasks, blocks,
-    seconds) to `path`."""
-    import ray.data
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for name in ("take_all", "materialize", "to_arrow_refs"):
-        method = getattr(ray.data.Dataset, name)
-
-        def logged(self: Any, *args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
-            t = time.perf_counter()
-            result = _method(self, *args, **kwargs)
-            stats = (result if _name == "materialize" else self).stats()
-            with path.open("a") as f:
-                f.write(f"==== {_name}: {time.perf_counter() - t:.2f} s\n{stats}\n\n")
-            return result
-
-        setattr(ray.data.Dataset, name, logged)
 
 
 def _merge(parts: list[dict]) -> dict:
