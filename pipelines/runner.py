@@ -99,7 +99,10 @@ def run(config: PipelineConfig) -> RunReport:
     report.stage_docs["read+filter"] = n_in
 
     t0 = time.perf_counter()
-    dup_ids, dedup_removed, report.dedup_stats = _dedup(filtered_files, dedup, config, out, work)
+    # rewrite candidates (rows with a reason that go on into dedup) sit only in files whose summary counts some;
+    # a marker from before the count was kept says nothing, so its file is read
+    with_candidates = [f for f, s in zip(filtered_files, summaries) if s.get("candidates", 1)]
+    dup_ids, dedup_removed, report.dedup_stats = _dedup(with_candidates, dedup, config, out, work)
     report.stage_seconds["dedup"] = time.perf_counter() - t0
     removed = merge_counts(removed, dedup_removed)
     n_kept = n_in - sum(removed.values()) - sum(quarantined.values())
@@ -230,6 +233,7 @@ class _ReadFilter:
         onward = table.filter(_onward_mask(table)) if table.num_rows else table
         _write_parquet(self.work / "filtered" / f"{part.key}.parquet", onward)
         summary = {"key": part.key, "records": result.records, "kept": kept.num_rows,
+                   "candidates": onward.num_rows - kept.num_rows,
                    "removed": json.dumps(removed), "quarantined": json.dumps(quarantined),
                    "seconds": time.perf_counter() - t0}
         atomic_write_bytes(done, json.dumps(summary).encode())
@@ -360,9 +364,11 @@ def _dedup_done(out: Path, work: Path) -> bool:
     return (work / "dedup.done.json").exists() and (out / "duplicates" / "duplicates.parquet").exists()
 
 
-def _dedup(files: list[str], started: Any, config: PipelineConfig, out: Path,
+def _dedup(candidate_files: list[str], started: Any, config: PipelineConfig, out: Path,
            work: Path) -> tuple[pa.Array, dict[str, int], dict]:
     """Ids to drop as duplicates, the count per reason among *kept* rows, and the exchange's stats.
+
+    candidate_files: the filtered files that may hold rewrite candidates (their duplicates are not counted again).
 
     started: `_start_dedup`'s result; its stats["seconds"]["signatures"] counts only the key tasks' time after
     read+filter ended (the rest ran beside the filter)."""
@@ -379,7 +385,7 @@ def _dedup(files: list[str], started: Any, config: PipelineConfig, out: Path,
         _write_parquet(dup_path, dups)
         atomic_write_bytes(done, json.dumps(stats, default=str).encode())
     # A rewrite candidate found to be a copy is already counted as removed by the filter: count kept rows only.
-    candidates = _candidate_ids(files)
+    candidates = _candidate_ids(candidate_files)
     kept_dups = dups.filter(pc.invert(pc.is_in(dups.column("id"), value_set=candidates)))
     return dups.column("id").combine_chunks(), count_reasons(kept_dups), stats
 
