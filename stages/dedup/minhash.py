@@ -25,6 +25,7 @@ import xxhash
 from stages.dedup import kernels
 from stages.dedup.config import ShingleUnit
 from stages.dedup.hashing import MERSENNE_61, combine, fmix64, minhash_signatures
+from stages.imports import load_numba_math
 
 _NO_CAP = 1 << 62
 """max_shingles_per_doc=None inside the kernels (an int64 no document reaches)."""
@@ -58,6 +59,9 @@ class TextMinHash:
         self.long_secret = kernels.derived_secret(seed)
         self.a, self.b = np.ascontiguousarray(a, np.uint64), np.ascontiguousarray(b, np.uint64)
         self.bits32 = bits == 32
+        # before the first kernel: without it a fresh dedup worker imported scipy.linalg for numba's BLAS probe,
+        # 0.27 of the 0.57 s its first key task spent beyond a warm one (local profile of `_file_keys`)
+        load_numba_math()
 
     def _scratch(self, offsets: np.ndarray) -> int:
         longest = int(np.diff(offsets).max()) if len(offsets) > 1 else 0

@@ -121,3 +121,20 @@ def test_sorted_unique_sets_match_python_sets(high):
         starts = np.concatenate([[0], np.cumsum(counts)])
         want = [sorted(set(sh[starts[d]:starts[d + 1]].tolist())) for d in range(len(counts))]
         assert sorted_unique_sets(sh, counts).to_pylist() == want
+
+
+def test_a_fresh_process_runs_the_kernels_without_scipy_linalg():
+    """numba's first kernel loads its array-math registry, whose BLAS probe imports scipy.linalg (0.27 s of a dedup
+    worker's first key task); TextMinHash loads that registry with the probe's import hidden (stages.imports)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    code = ("import sys, pyarrow as pa\n"
+            "from stages.dedup import DedupConfig, DedupSignatures\n"
+            "DedupSignatures(DedupConfig()).process(pa.table({'id': ['a', 'b'], 'text': ['one two three four five "
+            "six', 'one two three four five seven']}))\n"
+            "print('scipy.linalg' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=str(repo))
+    assert out.stdout.strip().splitlines()[-1] == "False"
