@@ -508,52 +508,15 @@ def efficiency(rows: list[dict], cpus: int) -> float | None:
 
 # ---------------------------------------------------------------- the machine's own ceiling
 
-_BARRIER: Any = None
-
-
-def _init_contention(barrier: Any) -> None:
-    global _BARRIER
-    _BARRIER = barrier
-
-
-def _filter_one_partition(path: str, busy_s: float = 3.0) -> float:
-    """Median seconds of the filter chain on the documents of one corpus file, in this process, once warm, over
-    calls repeated for `busy_s`."""
-    from pipelines.config import load_config
-    from stages.filter import FilterChain
-    from stages.read import plan_partitions, read_partition
-
-    config = load_config(RECIPE, {"input.paths": [path]})
-    part = plan_partitions(config.input)[0]
-    docs = read_partition(part, config.input).documents.combine_chunks().to_batches()[0]
-    chain = FilterChain(config.filter)
-    chain.process(docs)  # warm: models, spaCy, numba caches
-    if _BARRIER is not None:
-        _BARRIER.wait()
-    samples: list[float] = []
-    start = time.perf_counter()
-    while not samples or time.perf_counter() - start < busy_s:
-        t = time.perf_counter()
-        chain.process(docs)
-        samples.append(time.perf_counter() - t)
-    return sorted(samples)[len(samples) // 2]
-
-
 def contention(corpus: Corpus, n: int) -> dict[str, Any]:
-    """The same CPU-bound work (the filter chain on one file) alone, then in `n` processes at once: the share of
+    """The filter chain on one corpus file alone, then in `n` processes at once (`bench.contention`): the share of
     single-process speed each of `n` busy cores keeps bounds the parallel efficiency any scheduler can reach."""
-    import multiprocessing as mp
+    from bench.contention import Inputs, kept
 
-    path = str(corpus.files[0])
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        alone = pool.apply(_filter_one_partition, (path,))
-    barrier = ctx.Barrier(n)
-    with ctx.Pool(n, initializer=_init_contention, initargs=(barrier,)) as pool:
-        together = pool.map(_filter_one_partition, [path] * n)
-    mean = sum(together) / n
-    return {"processes": n, "alone_s": round(alone, 3), "together_mean_s": round(mean, 3),
-            "together_max_s": round(max(together), 3), "ceiling": round(alone / mean, 3)}
+    r = kept("filter", Inputs(jsonl=str(corpus.files[0]), parquet=""), [n], busy_s=3.0)
+    t = r["together"][n]
+    return {"processes": n, "alone_s": round(r["alone_s"], 3), "together_mean_s": round(t["mean_s"], 3),
+            "together_max_s": round(t["max_s"], 3), "ceiling": t["kept"]}
 
 
 # ---------------------------------------------------------------- main
