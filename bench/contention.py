@@ -12,9 +12,9 @@ parallel efficiency of a stage made of that work on this machine, whatever the s
 - memory: `read_parquet`, `read_jsonl` (the reader of the runner), `alloc` (ten fresh 64 MB arrays: page faults),
   `memcpy` (ten 64 MB copies).
 
-Device, session 5 (nvidia-h100-x1, 16 vCPUs): kept at 16 = pyloop 1.01, minhash 0.98, key_rows 0.96, normalize
-0.95, filter 1.06; read_parquet 0.74, read_jsonl 0.74, alloc 0.50, memcpy 0.39. Compute keeps its speed there,
-memory traffic does not. Session 4's machine kept 0.75 in the filter chain, session 3's 0.96: the figure belongs
+Device, session 5 (nvidia-h100-x1, 16 vCPUs; the script this module was made from, same works and method): kept
+at 16 = pyloop 1.01, minhash 0.98, key_rows 0.96, normalize 0.95, filter 1.06; read_parquet 0.74, read_jsonl
+0.74, alloc 0.50, memcpy 0.39. Compute keeps its speed there, memory traffic does not. Session 4's machine kept 0.75 in the filter chain, session 3's 0.96: the figure belongs
 to the machine and the day.
 
 The JSON line: metric `filter_kept_<largest N>`, peer "one process", and `kept` = {work: {N: kept}}.
