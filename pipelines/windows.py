@@ -226,7 +226,9 @@ def _read_arrow(path: str, stage: str) -> pa.Table:
     (device, 400k documents), 0.58 of 1.65 s of a pack task here (local profile, 137 files per window).
     stage: a token new for each pack stage, so that a later run in the same worker (a rerun whose tokenize tasks
     replaced the files) never reads an old map; the maps go when a task of another stage comes, or with the worker
-    process, which Ray ends with the run's driver."""
+    process, which Ray ends with the run's driver. The pages a worker touched stay in its RSS as shared, clean file
+    pages that the kernel can drop: on the device (400k documents, 16 CPUs) peak worker RSS went from 1.9 to 2.9 GB
+    while private memory stayed at 0.65 GB."""
     if stage not in _MAPPED:
         _MAPPED.clear()
         _MAPPED[stage] = {}
