@@ -70,8 +70,9 @@ def tokenize_pack_write(files: list[str], dup_ids: pa.Array, n_windows: int, con
     tokenizer_spec = Tokenizer(config.tokenize).spec()
     folder = work / "tokenized"
     folder.mkdir(parents=True, exist_ok=True)
-    # once each: every task reads the same objects, not copies pickled into each call (cloudpickle took ~1 ms per
-    # PipelineConfig, 0.4 s of driver time per stage on 256 files and 142 windows)
+    # once each: every task reads the same objects, not copies pickled into each call (0.3 ms per PipelineConfig
+    # here); the paths once per file, not per (file, window): 36k Path joins held the driver ~1 s between tokenize
+    # and pack (device, 256 files, 142 windows; 0.24 s for 12.9k of them in a local profile)
     dup_ref, config_ref = ray.put(dup_ids), ray.put(config)
     stems = [str(folder / _file_key(f)) for f in files]
     largest_first = sorted(range(len(files)), key=lambda i: -os.path.getsize(files[i]))  # shortens the tail
