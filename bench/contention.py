@@ -159,7 +159,9 @@ def main() -> None:
     p.add_argument("--busy-s", type=float, default=None, help="seconds of timed calls per process (default 2)")
     a = p.parse_args()
     cores = os.cpu_count() or 1
-    counts = [int(c) for c in a.procs.split(",")] if a.procs else sorted({max(1, cores // 2), cores})
+    # default: half and all of the cores, never 1 (the alone run already is one process)
+    counts = [int(c) for c in a.procs.split(",")] if a.procs else [c for c in sorted({cores // 2, cores}) if c > 1]
+    counts = counts or [1]
     busy_s = a.busy_s or (0.5 if a.quick else 2.0)
     works = [w for w in a.works.split(",") if w]
     print_environment(("numpy", "pyarrow", "numba"), seed=a.seed)
