@@ -8,17 +8,25 @@ import ray
 
 from pipelines.config import RayConfig
 
-_WORKERS_PER_CPU = 3
-"""Worker processes an embedded Ray keeps, per CPU, before it kills idle ones (Ray's default: 1 per CPU).
+_WORKER_POOL = {"num_workers_soft_limit": 0, "idle_worker_killing_time_threshold_ms": 30 * 60 * 1000}
+"""How an embedded Ray keeps its worker processes: one per CPU, started once, kept idle for up to 30 minutes.
 
 The runner's stages (read+filter, dedup, tokenize, pack) are tasks that reuse the same worker processes, which
-have imported pyarrow, spaCy and the numba kernels once. An actor pool (the rewrite stage's; the tokenizer's until
-it became tasks) adds processes; with Ray's default limit the raylet then killed the idle task workers, and the
-next stage's tasks waited for cold processes that Ray starts a few at a time: on 16 CPUs an 11 s stretch at 2-3
-busy CPUs before packing (device, 100k documents); on 2 CPUs, tasks after an actor stage took 4.8 s in new
-processes and 0.3 s in kept ones. Idle workers cost memory (about 0.7 GB private each after the filters), so the
-limit stays a small multiple of the CPUs. A cluster sets it on its own nodes:
-`ray start --system-config='{"num_workers_soft_limit": 48}'` for 16 CPUs.
+have imported pyarrow, polars and the numba kernels once, so a worker that Ray kills or starts between stages
+costs a cold start (1.5-2.5 s of imports and first calls on the 16-core device machine, with 16 at once).
+
+- The idle time: Ray's default kills a worker idle for 1 s once there are more than one per CPU, and an actor
+  stage (the rewrite's pool) adds processes, so the next stage's tasks waited for cold processes: on 16 CPUs an
+  11 s stretch at 2-3 busy CPUs before packing (device, 100k documents).
+- The soft limit: Ray also starts new workers for queued tasks until the pool reaches this limit, whether or not
+  a CPU is free to run them. At 3 per CPU (sessions 2-5) a stage of 256 tasks on 16 CPUs started 16 more
+  processes within 2 s of its first task (device, dedup alone: 18 -> 34), each a Ray worker boot of ~1.5 CPU
+  seconds, with the raylet busy for 12-15 CPU seconds, while 16 workers stood ready. At 0, a task waits for
+  the worker a finishing task frees: on a local 4-CPU Ray, 64 queued tasks in 3 stages started 4 processes, not
+  24.
+
+A cluster sets the same on its nodes: `ray start --system-config='{"num_workers_soft_limit": 0,
+"idle_worker_killing_time_threshold_ms": 1800000}'`.
 """
 
 
@@ -36,9 +44,8 @@ def start_ray(config: RayConfig) -> str:
         ray.init(address=address, **kwargs)
     else:
         # address="local": a new embedded Ray, never a stray `ray start` cluster found in /tmp/ray on this machine
-        workers = _WORKERS_PER_CPU * (config.num_cpus or os.cpu_count() or 1)
-        ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False,
-                 _system_config={"num_workers_soft_limit": workers}, **kwargs)
+        ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False, _system_config=_WORKER_POOL,
+                 **kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = config.progress
     ctx.print_on_execution_start = False
