@@ -23,12 +23,14 @@ with per-stage figures (and `efficiency_16` when 16 CPUs were measured).
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import re
 import shutil
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -241,26 +243,34 @@ def run_ours(corpus: Corpus, cpus: int, out: Path, window_docs: int | None = Non
             "output_sha256": output_digests(out)}
 
 
-def parquet_copy(corpus: Corpus) -> list[str]:
-    """The corpus as Parquet (id, text, source, meta), cached beside it: the input of the dedup-alone runs."""
+def parquet_copy(corpus: Corpus, procs: int = 1) -> list[str]:
+    """The corpus as Parquet (id, text, source, meta), cached beside it: the input of the dedup-alone runs.
+    procs: files converted at once (1.2 M documents in 768 files take ~45 s in one process)."""
+    folder = corpus.folder / "parquet"
+    files = [folder / (f.stem + ".parquet") for f in corpus.files]
+    todo = [(str(src), str(dst)) for src, dst in zip(corpus.files, files) if not dst.exists()]
+    folder.mkdir(exist_ok=True)
+    if procs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(min(procs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+            list(pool.map(_jsonl_to_parquet, *zip(*todo)))
+    else:
+        for src, dst in todo:
+            _jsonl_to_parquet(src, dst)
+    return [str(f) for f in files]
+
+
+def _jsonl_to_parquet(src: str, dst: str) -> None:
     import pyarrow as pa
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
-    folder = corpus.folder / "parquet"
-    files = [folder / (f.stem + ".parquet") for f in corpus.files]
-    if all(f.exists() for f in files):
-        return [str(f) for f in files]
-    folder.mkdir(exist_ok=True)
-    for src, dst in zip(corpus.files, files):
-        t = pj.read_json(src, parse_options=pj.ParseOptions(explicit_schema=pa.schema(
-            [("id", pa.string()), ("text", pa.large_string())]), unexpected_field_behavior="ignore"))
-        t = t.append_column("source", pa.array([src.name] * t.num_rows, pa.string()))
-        t = t.append_column("meta", pa.array(["{}"] * t.num_rows, pa.string()))
-        tmp = dst.with_suffix(".tmp")
-        pq.write_table(t, tmp, compression="zstd")
-        tmp.replace(dst)
-    return [str(f) for f in files]
+    t = pj.read_json(src, parse_options=pj.ParseOptions(explicit_schema=pa.schema(
+        [("id", pa.string()), ("text", pa.large_string())]), unexpected_field_behavior="ignore"))
+    t = t.append_column("source", pa.array([Path(src).name] * t.num_rows, pa.string()))
+    t = t.append_column("meta", pa.array(["{}"] * t.num_rows, pa.string()))
+    tmp = Path(dst).with_suffix(".tmp")
+    pq.write_table(t, tmp, compression="zstd")
+    tmp.replace(dst)
 
 
 def run_dedup_alone(corpus: Corpus, cpus: int) -> dict[str, Any]:
@@ -273,7 +283,7 @@ def run_dedup_alone(corpus: Corpus, cpus: int) -> dict[str, Any]:
     from pipelines.session import start_ray
     from stages.dedup.config import DedupConfig
 
-    files = parquet_copy(corpus)
+    files = parquet_copy(corpus, procs=os.cpu_count() or 1)
     start_ray(RayConfig(num_cpus=cpus, progress=False))
     try:
         with TreeSampler() as sampler:
@@ -641,6 +651,8 @@ def _finish(saved: dict, plots: Path) -> None:
                      f"{saved['environment']['cores']} cores", plots / f"pipeline_scaling_{tag}.png")
     print(f"plots: {plots}")
     if ours is None:
+        if dedup_scaling:  # dedup alone on its own corpus (issue 5 asks >= 1 M documents): its own JSON line
+            print(json.dumps(_dedup_line(dedup_scaling, corpus)), flush=True)
         return
     extra: dict[str, Any] = {
         "cpus": ours["cpus"], "docs": ours["docs"], "mb": round(corpus["n_bytes"] / 1e6, 2),
@@ -680,6 +692,22 @@ def _finish(saved: dict, plots: Path) -> None:
         return
     emit("pipeline", metric="docs_per_s", value=ours["docs_per_s"], unit="docs/s", peer="datatrove",
          ratio=ours["docs_per_s"] / peer["docs_per_s"], **extra)
+
+
+def _dedup_line(rows: list[dict], corpus: dict) -> dict[str, Any]:
+    """The JSON line of a dedup-alone curve (median run per CPU count): its widest point's speed, every run's
+    seconds, and the efficiency at 16 CPUs (and at the widest count) when there is a 1-CPU run."""
+    top = max(rows, key=lambda r: r["cpus"])
+    line: dict[str, Any] = {"bench": "pipeline", "metric": "dedup_docs_per_s", "value": round(top["docs_per_s"], 4),
+                            "unit": "docs/s", "peer": None, "ratio": None, "cpus": top["cpus"],
+                            "docs": corpus["n_docs"], "mb": round(corpus["n_bytes"] / 1e6, 2),
+                            "seconds": top["seconds"], "steps_s": top["steps"],
+                            "runs_s": {f"dedup_{r['cpus']}": r["runs_s"] for r in rows}}
+    for n in sorted({16, top["cpus"]}):
+        e = efficiency(rows, n)
+        if e is not None:
+            line[f"dedup_efficiency_{n}"] = round(e, 3)
+    return line
 
 
 def _scaling_line(what: str, r: dict, rows: list[dict] | None = None) -> str:
