@@ -37,15 +37,18 @@ WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": 
 """Environment of an embedded Ray's workers: glibc (numpy's arrays) and mimalloc (pyarrow's default pool) keep the
 memory a task freed for the next task instead of handing it back to the kernel and faulting it in again.
 
-A filter task of 1,562 documents took ~11,000 minor page faults without these (57 with them, 2-core box), and
-faults are the work that slows most when 16 processes run at once (`bench.contention`: fresh 64 MB allocations
-keep 0.50 of their one-process speed at 16, the filter's compute 0.96-1.06). The price: a worker keeps its peak
-heap (0.65 GB private at 16 CPUs in the bench, bounded by the partition and window sizes) until Ray stops it.
-They reach the workers as the environment of the raylet that `ray.init` starts, not as a runtime env: workers
-of a runtime env are not the ones Ray prestarts at `ray.init`, so the run's first tasks would wait for new
+Page faults are the work that slows most when 16 processes run at once (`bench.contention`: fresh 64 MB
+allocations keep 0.50 of their one-process speed at 16, the filter's compute 0.96-1.06). With 16 warm workers at
+once on the device, a filter call of 1,562 documents took 11,000-14,000 minor faults and 1.39-1.46 s without
+these, 800-1,900 faults and 1.31-1.34 s with them. The price: a worker keeps its peak heap (0.65-0.76 GB private at
+16 CPUs in the bench, bounded by the partition and window sizes) until Ray stops it.
+
+They reach the workers as the environment of the raylet that `ray.init` starts, not as a runtime env: workers of
+a runtime env are not the ones Ray prestarts at `ray.init`, so the run's first tasks would wait for new
 processes. A value already set in the environment wins. A cluster sets them where it starts its nodes
 (`MIMALLOC_PURGE_DELAY=-1 ... ray start`).
 """
+
 
 def start_ray(config: RayConfig) -> str:
     """Connect to or start Ray once per process; returns a one-line description for the report.
