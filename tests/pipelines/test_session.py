@@ -56,24 +56,6 @@ def test_workers_get_the_allocator_settings_and_the_caller_keeps_its_environment
     assert not any(k in os.environ for k in WORKER_ENV)
 
 
-@ray.remote(num_cpus=1)
-def _pandas_after_conversions() -> tuple[bool, bool]:
-    import sys
-
-    import pyarrow as pa
-
-    from pipelines.runner import stable_hash  # a carding task's module: the worker imports `pipelines` first
-
-    stable_hash(pa.array(["a", "b"]))
-    before = "pandas" in sys.modules
-    pa.table({"a": [1]}).to_pandas()
-    return before, "pandas" in sys.modules
-
-
-def test_a_worker_converts_without_importing_pandas_until_asked(embedded: None) -> None:
-    assert ray.get(_pandas_after_conversions.remote()) == (False, True)
-
-
 def test_a_value_the_caller_set_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     if ray.is_initialized():
         ray.shutdown()
